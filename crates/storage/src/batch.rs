@@ -46,9 +46,9 @@ pub(crate) const BASE_SEQUENCE: usize = 53;
 pub(crate) const RECORD_COUNT: usize = 57;
 
 const COMPRESSION_MASK: i16 = 0x07;
-const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
-const TRANSACTIONAL_FLAG: i16 = 0x10;
-const CONTROL_FLAG: i16 = 0x20;
+pub(crate) const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
+pub(crate) const TRANSACTIONAL_FLAG: i16 = 0x10;
+pub(crate) const CONTROL_FLAG: i16 = 0x20;
 const DELETE_HORIZON_FLAG: i16 = 0x40;
 
 /// Why a batch was refused. The broker maps each variant to a Kafka error code with
@@ -82,7 +82,9 @@ pub enum BatchError {
         magic: i8,
     },
     /// The CRC32C stored in the header does not match the bytes.
-    #[error("batch at byte {position} fails its crc check: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "batch at byte {position} fails its crc check: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     CrcMismatch {
         /// Byte position of the batch within the buffer.
         position: usize,
@@ -398,7 +400,10 @@ pub struct ValidatedBatches {
 /// back to back, each structurally sound (lengths, magic, CRC) and semantically valid the
 /// way Kafka's log validator requires for client batches (count matches the offset range,
 /// producer fields consistent, no control batches, a known codec, timestamps ordered).
-pub fn validate_produce(bytes: &[u8], limits: ProduceLimits) -> Result<ValidatedBatches, BatchError> {
+pub fn validate_produce(
+    bytes: &[u8],
+    limits: ProduceLimits,
+) -> Result<ValidatedBatches, BatchError> {
     if bytes.is_empty() {
         return Err(BatchError::InvalidRecord {
             reason: "produce request has no record batches",
@@ -508,6 +513,20 @@ pub fn set_log_append_time(batch: &mut [u8], append_time: i64) {
     batch[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&append_time.to_be_bytes());
     let crc = compute_crc(batch);
     batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The same as [`set_log_append_time`] for a batch whose header was copied apart from its
+/// records: patches `header` and computes the CRC over the patched header and `records`.
+pub fn set_log_append_time_header(
+    header: &mut [u8; HEADER_SIZE],
+    records: &[u8],
+    append_time: i64,
+) {
+    let attributes = i16_at(header, ATTRIBUTES) | TIMESTAMP_TYPE_FLAG;
+    header[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    header[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&append_time.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES..]), records);
+    header[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Iterates over the whole batches in `bytes`, yielding each batch's header and byte range.

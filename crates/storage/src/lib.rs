@@ -2,10 +2,29 @@
 //!
 //! Each partition is a segmented log of Kafka RecordBatch v2 frames stored exactly as
 //! producers sent them (ARCHITECTURE.md, decisions 2, 3 and 7). This crate owns batch
-//! validation, segments and their indexes, recovery after a crash, retention, key
-//! compaction, the flush policy and the set of logs in a data directory. It does no
-//! networking.
+//! validation ([`batch`]), segments and their sparse indexes, recovery after a crash
+//! ([`PartitionLog::open`]), retention, key compaction, the flush policy ([`FlushPolicy`])
+//! and the set of logs in a data directory ([`LogManager`]). It does no networking.
 
 pub mod batch;
+mod checkpoint;
 pub mod compression;
+mod config;
+mod error;
+mod index;
+mod log;
+mod manager;
 pub mod records;
+mod scan;
+mod segment;
+
+pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig};
+pub use error::{Result, StorageError};
+pub use log::{
+    AppendInfo, CompactionOutcome, LogRead, PartitionLog, RecoveryReport, RetentionOutcome,
+    TimestampOffset,
+};
+pub use manager::{
+    LogManager, LogManagerConfig, MaintenanceHandle, MaintenanceReport, OpenReport, TopicPartition,
+    is_legal_topic_name, now_ms,
+};

@@ -1,0 +1,133 @@
+//! Durability: group commit, the recovery-point checkpoint, and closing cleanly.
+//!
+//! `sync_to` is the one place data is fsynced. Callers that find an fsync under way wait for
+//! it on the flush mutex; when they get it they usually find their data already covered and
+//! return at once, so a burst of appends costs one or two fsyncs, not one each.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::PartitionLog;
+use crate::checkpoint::{self, CLEAN_SHUTDOWN, RECOVERY_POINT};
+use crate::config::FlushPolicy;
+use crate::error::{IoContext, Result};
+
+impl PartitionLog {
+    /// Blocks until every record below `offset` is fsynced; returns the durable offset,
+    /// which may be past `offset`.
+    pub fn sync_to(&self, offset: i64) -> Result<i64> {
+        let durable = self.durable_offset();
+        if durable >= offset {
+            return Ok(durable);
+        }
+        let mut flush = self.lock_flush();
+        let durable = self.durable_offset();
+        if durable >= offset {
+            return Ok(durable);
+        }
+        let (mut files, target, dir_dirty) = {
+            let mut state = self.lock();
+            let mut files = std::mem::take(&mut state.unsynced);
+            let active = state.active();
+            files.push((Arc::clone(active.file()), active.log_path().to_path_buf()));
+            state.unsynced_bytes = 0;
+            let dir_dirty = std::mem::replace(&mut state.dir_dirty, false);
+            (files, state.log_end_offset(), dir_dirty)
+        };
+        let synced = files
+            .iter()
+            .try_for_each(|(file, path)| file.sync_data().at("fsync", path))
+            .and_then(|()| {
+                if dir_dirty {
+                    checkpoint::sync_dir(&self.dir)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = synced {
+            // Put the work back so that a later call retries it.
+            let mut state = self.lock();
+            files.pop();
+            state.unsynced.extend(files);
+            state.dir_dirty |= dir_dirty;
+            return Err(e);
+        }
+        flush.last_sync = Instant::now();
+        Ok(self
+            .durable_offset
+            .fetch_max(target, Ordering::AcqRel)
+            .max(target))
+    }
+
+    /// Fsyncs everything appended so far.
+    pub fn flush(&self) -> Result<i64> {
+        self.sync_to(self.log_end_offset())
+    }
+
+    /// For `flush=interval`: syncs if the interval has passed since the last sync.
+    pub fn flush_if_due(&self) -> Result<()> {
+        let (policy, every) = {
+            let state = self.lock();
+            (state.config.flush, state.config.flush_interval)
+        };
+        let due = match policy {
+            FlushPolicy::Interval => self.lock_flush().last_sync.elapsed() >= every,
+            FlushPolicy::Always | FlushPolicy::Os => false,
+        };
+        if due && self.durable_offset() < self.log_end_offset() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Time since the last fsync.
+    pub fn since_last_sync(&self) -> Duration {
+        self.lock_flush().last_sync.elapsed()
+    }
+
+    /// Writes the durable offset to the recovery-point checkpoint if it moved, so that the
+    /// next unclean start scans only what came after it.
+    pub fn checkpoint_recovery_point(&self) -> Result<()> {
+        let mut flush = self.lock_flush();
+        let durable = self.durable_offset();
+        if durable != flush.checkpointed {
+            checkpoint::write_offset(&self.dir, RECOVERY_POINT, durable)?;
+            flush.checkpointed = durable;
+        }
+        Ok(())
+    }
+
+    /// Stops the log cleanly: syncs data and indexes, checkpoints the end offset and writes
+    /// the clean-shutdown marker. Later appends and reads fail with `Closed`.
+    pub fn close(&self) -> Result<()> {
+        let end = self.flush()?;
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return Ok(());
+            }
+            for segment in state.segments.values() {
+                segment.sync_all()?;
+            }
+            state.closed = true;
+        }
+        let mut flush = self.lock_flush();
+        checkpoint::write_offset(&self.dir, RECOVERY_POINT, end)?;
+        flush.checkpointed = end;
+        checkpoint::write_marker(&self.dir, CLEAN_SHUTDOWN)
+    }
+
+    /// Closes the log without the marker and removes its directory.
+    pub fn delete(&self) -> Result<()> {
+        self.delete_renamed(&self.dir)
+    }
+
+    /// Closes the log and removes `dir`, where its directory was moved to.
+    pub(crate) fn delete_renamed(&self, dir: &std::path::Path) -> Result<()> {
+        let mut state = self.lock();
+        state.closed = true;
+        state.unsynced.clear();
+        std::fs::remove_dir_all(dir).at("delete", dir)
+    }
+}
