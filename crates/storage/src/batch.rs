@@ -562,3 +562,274 @@ impl Iterator for BatchIter<'_> {
         Some((header, range))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::BatchBuilder;
+    use bytes::Bytes;
+
+    const LIMITS: ProduceLimits = ProduceLimits {
+        max_batch_bytes: 1 << 20,
+    };
+
+    fn batch(records: usize) -> Vec<u8> {
+        let mut builder = BatchBuilder::new();
+        for i in 0..records {
+            builder.push_kv(
+                1000 + i as i64,
+                None,
+                Some(Bytes::from(vec![b'x'; 10])),
+                Vec::new(),
+            );
+        }
+        builder.build().unwrap().to_vec()
+    }
+
+    fn with_crc(mut bytes: Vec<u8>) -> Vec<u8> {
+        let crc = compute_crc(&bytes);
+        bytes[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    fn set_i16(bytes: &mut [u8], at: usize, v: i16) {
+        bytes[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    }
+
+    fn set_i32(bytes: &mut [u8], at: usize, v: i32) {
+        bytes[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    }
+
+    fn set_i64(bytes: &mut [u8], at: usize, v: i64) {
+        bytes[at..at + 8].copy_from_slice(&v.to_be_bytes());
+    }
+
+    fn invalid_reason(bytes: &[u8]) -> &'static str {
+        match validate_produce(bytes, LIMITS) {
+            Err(BatchError::InvalidRecord { reason }) => reason,
+            other => panic!("expected INVALID_RECORD, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_batch_parses() {
+        let bytes = batch(3);
+        let validated = validate_produce(&bytes, LIMITS).unwrap();
+        assert_eq!(validated.batch_count, 1);
+        assert_eq!(validated.record_count, 3);
+        let header = validated.first;
+        assert_eq!(header.size(), bytes.len());
+        assert_eq!(header.magic, 2);
+        assert_eq!(header.last_offset_delta, 2);
+        assert_eq!((header.base_timestamp, header.max_timestamp), (1000, 1002));
+        assert_eq!(header.compression().unwrap(), Compression::None);
+        assert!(!header.has_producer_id());
+    }
+
+    #[test]
+    fn several_batches_back_to_back() {
+        let mut bytes = batch(2);
+        bytes.extend(batch(5));
+        let validated = validate_produce(&bytes, LIMITS).unwrap();
+        assert_eq!((validated.batch_count, validated.record_count), (2, 7));
+        assert_eq!(validated.last.record_count, 5);
+    }
+
+    #[test]
+    fn damage_is_corrupt_message() {
+        let good = batch(2);
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let err = validate_produce(&flipped, LIMITS).unwrap_err();
+        assert!(matches!(err, BatchError::CrcMismatch { position: 0, .. }));
+        assert_eq!(err.kafka_error().code(), 2);
+
+        let err = validate_produce(&good[..good.len() - 1], LIMITS).unwrap_err();
+        assert!(matches!(err, BatchError::Truncated { .. }), "{err}");
+        assert_eq!(err.kafka_error(), KafkaBatchError::CorruptMessage);
+
+        let err = validate_produce(&good[..20], LIMITS).unwrap_err();
+        assert!(matches!(
+            err,
+            BatchError::Truncated {
+                needed: 61,
+                available: 20,
+                ..
+            }
+        ));
+
+        let mut short = good.clone();
+        set_i32(&mut short, BATCH_LENGTH, 10);
+        assert!(matches!(
+            validate_produce(&short, LIMITS),
+            Err(BatchError::InvalidLength { length: 10, .. })
+        ));
+
+        let mut old = good.clone();
+        old[MAGIC] = 1;
+        assert!(matches!(
+            validate_produce(&old, LIMITS),
+            Err(BatchError::UnsupportedMagic { magic: 1, .. })
+        ));
+
+        let mut second_bad = good.clone();
+        let mut tail = good.clone();
+        tail[40] ^= 0xff;
+        second_bad.extend(tail);
+        assert!(matches!(
+            validate_produce(&second_bad, LIMITS),
+            Err(BatchError::CrcMismatch { position, .. }) if position == good.len()
+        ));
+    }
+
+    #[test]
+    fn oversized_batch_is_message_too_large() {
+        let bytes = batch(100);
+        let limits = ProduceLimits {
+            max_batch_bytes: bytes.len() - 1,
+        };
+        let err = validate_produce(&bytes, limits).unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::TooLarge {
+                size: bytes.len(),
+                limit: bytes.len() - 1
+            }
+        );
+        assert_eq!(err.kafka_error().code(), 10);
+    }
+
+    #[test]
+    fn semantic_problems_are_invalid_record() {
+        let mut count = batch(3);
+        set_i32(&mut count, RECORD_COUNT, 2);
+        assert_eq!(
+            invalid_reason(&with_crc(count)),
+            "record count does not match the batch's offset range"
+        );
+
+        let mut empty = batch(1);
+        set_i32(&mut empty, RECORD_COUNT, 0);
+        assert_eq!(invalid_reason(&with_crc(empty)), "batch reports no records");
+
+        let mut control = batch(1);
+        set_i16(&mut control, ATTRIBUTES, CONTROL_FLAG);
+        assert_eq!(
+            invalid_reason(&with_crc(control)),
+            "clients may not produce control batches"
+        );
+
+        let mut txn = batch(1);
+        set_i16(&mut txn, ATTRIBUTES, TRANSACTIONAL_FLAG);
+        assert_eq!(
+            invalid_reason(&with_crc(txn)),
+            "transactional batch has no producer id"
+        );
+
+        let mut no_epoch = batch(1);
+        set_i64(&mut no_epoch, PRODUCER_ID, 7);
+        set_i32(&mut no_epoch, BASE_SEQUENCE, 0);
+        assert_eq!(
+            invalid_reason(&with_crc(no_epoch)),
+            "batch has a producer id but no producer epoch"
+        );
+
+        let mut no_sequence = batch(1);
+        set_i64(&mut no_sequence, PRODUCER_ID, 7);
+        set_i16(&mut no_sequence, PRODUCER_EPOCH, 0);
+        assert_eq!(
+            invalid_reason(&with_crc(no_sequence)),
+            "batch has a producer id but no base sequence"
+        );
+
+        let mut negative = batch(1);
+        set_i64(&mut negative, PRODUCER_ID, -5);
+        assert_eq!(
+            invalid_reason(&with_crc(negative)),
+            "producer id is negative"
+        );
+
+        let mut backwards = batch(2);
+        set_i64(&mut backwards, MAX_TIMESTAMP, 10);
+        assert_eq!(
+            invalid_reason(&with_crc(backwards)),
+            "max timestamp is before the first timestamp"
+        );
+
+        let mut mixed = BatchBuilder::new().producer(7, 0, 0);
+        mixed.push_kv(1, None, None, Vec::new());
+        let mut bytes = mixed.build().unwrap().to_vec();
+        bytes.extend(batch(1));
+        assert_eq!(
+            invalid_reason(&bytes),
+            "batches in one produce request differ in producer or transactional flag"
+        );
+
+        assert_eq!(invalid_reason(&[]), "produce request has no record batches");
+    }
+
+    #[test]
+    fn unknown_codec_is_unsupported_compression() {
+        let mut bytes = batch(1);
+        set_i16(&mut bytes, ATTRIBUTES, 5);
+        let err = validate_produce(&with_crc(bytes), LIMITS).unwrap_err();
+        assert_eq!(err, BatchError::UnknownCompression { codec: 5 });
+        assert_eq!(err.kafka_error().code(), 76);
+    }
+
+    #[test]
+    fn idempotent_and_transactional_batches_are_accepted() {
+        let mut builder = BatchBuilder::new().producer(42, 3, 17).transactional(true);
+        builder.push_kv(5, None, Some(Bytes::from("v")), Vec::new());
+        let bytes = builder.build().unwrap();
+        let header = validate_produce(&bytes, LIMITS).unwrap().first;
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (42, 3, 17)
+        );
+        assert!(header.is_transactional());
+    }
+
+    #[test]
+    fn rewriting_offsets_and_epochs_keeps_the_crc_valid() {
+        let mut bytes = batch(2);
+        set_base_offset(&mut bytes, 1234);
+        set_partition_leader_epoch(&mut bytes, 9);
+        let header = check_integrity(&bytes).unwrap();
+        assert_eq!(
+            (header.base_offset, header.partition_leader_epoch),
+            (1234, 9)
+        );
+        assert_eq!(header.last_offset(), 1235);
+    }
+
+    #[test]
+    fn log_append_time_rewrite_recomputes_the_crc_both_ways() {
+        let original = batch(2);
+        let mut whole = original.clone();
+        set_log_append_time(&mut whole, 99_999);
+        let header = check_integrity(&whole).unwrap();
+        assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+        assert_eq!(header.max_timestamp, 99_999);
+
+        let mut split = [0u8; HEADER_SIZE];
+        split.copy_from_slice(&original[..HEADER_SIZE]);
+        set_log_append_time_header(&mut split, &original[HEADER_SIZE..], 99_999);
+        assert_eq!(&split[..], &whole[..HEADER_SIZE]);
+    }
+
+    #[test]
+    fn batch_iter_stops_at_an_incomplete_batch() {
+        let mut bytes = batch(1);
+        let first = bytes.len();
+        bytes.extend(&batch(2)[..30]);
+        let mut iter = BatchIter::new(&bytes);
+        assert_eq!(iter.next().map(|(_, r)| r), Some(0..first));
+        assert!(iter.next().is_none());
+        assert_eq!(iter.position(), first);
+    }
+}
