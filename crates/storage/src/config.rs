@@ -22,7 +22,7 @@ pub enum FlushPolicy {
     /// failure (not by a process crash: it is in the page cache).
     Interval,
     /// Never sync on the hot path; the kernel writes back dirty pages when it likes.
-    /// Segments are still synced when they roll and when the log closes.
+    /// Rolled segments are synced by the next maintenance pass, and everything on close.
     Os,
 }
 

@@ -204,16 +204,11 @@ impl IndexFile<OffsetEntry> {
 }
 
 impl IndexFile<TimeEntry> {
-    /// Checks that entries never decrease and point below `next_relative`.
-    pub fn is_sane(&self, next_relative: u64) -> bool {
-        let ordered = self.entries.windows(2).all(|w| {
+    /// Checks that entries never decrease.
+    pub fn is_ordered(&self) -> bool {
+        self.entries.windows(2).all(|w| {
             w[0].timestamp <= w[1].timestamp && w[0].relative_offset <= w[1].relative_offset
-        });
-        ordered
-            && self
-                .entries
-                .last()
-                .is_none_or(|e| u64::from(e.relative_offset) < next_relative)
+        })
     }
 
     /// Drops entries that point at or past `relative` offset.

@@ -127,6 +127,10 @@ impl Segment {
             segment.next_offset = base_offset + i64::from(relative);
             segment.restore_time_bounds();
             segment.scan_tail_from(u64::from(position))?;
+            if segment.offset_of_max_timestamp >= segment.next_offset && !segment.is_empty() {
+                tracing::warn!(segment = %segment.log_path.display(), "rebuilding a time index that points past the segment");
+                segment.rebuild_from(0, ScanMode::Headers)?;
+            }
         }
         Ok(segment)
     }
@@ -216,15 +220,7 @@ impl Segment {
                 _ => return Ok(false),
             }
         }
-        let next_relative = self
-            .offset_index
-            .last()
-            .map_or(0, |e| u64::from(e.relative_offset));
-        // Time entries may point into the last indexed batch's successors; bound loosely by
-        // the largest relative offset a segment can address.
-        Ok(self
-            .time_index
-            .is_sane(next_relative.max(u64::from(u32::MAX))))
+        Ok(self.time_index.is_ordered())
     }
 
     fn restore_time_bounds(&mut self) {

@@ -207,7 +207,7 @@ impl PartitionLog {
         };
         match policy {
             FlushPolicy::Always => self.sync_to(end_offset).map(drop),
-            FlushPolicy::Interval if bytes || self.lock_flush().last_sync.elapsed() >= every => {
+            FlushPolicy::Interval if bytes || self.since_last_sync_finished() >= every => {
                 self.sync_to(end_offset).map(drop)
             }
             FlushPolicy::Interval | FlushPolicy::Os => Ok(()),

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::PartitionLog;
 use crate::checkpoint::{self, CLEAN_SHUTDOWN, RECOVERY_POINT};
@@ -21,7 +21,7 @@ impl PartitionLog {
         if durable >= offset {
             return Ok(durable);
         }
-        let mut flush = self.lock_flush();
+        let flush = self.lock_flush();
         let durable = self.durable_offset();
         if durable >= offset {
             return Ok(durable);
@@ -53,7 +53,8 @@ impl PartitionLog {
             state.dir_dirty |= dir_dirty;
             return Err(e);
         }
-        flush.last_sync = Instant::now();
+        self.mark_synced();
+        drop(flush);
         Ok(self
             .durable_offset
             .fetch_max(target, Ordering::AcqRel)
@@ -65,15 +66,19 @@ impl PartitionLog {
         self.sync_to(self.log_end_offset())
     }
 
-    /// For `flush=interval`: syncs if the interval has passed since the last sync.
+    /// Background flushing: with `flush=interval`, syncs if `flush.ms` has passed since the
+    /// last sync; with `flush=os`, syncs segments that rolled since the last sync, as Kafka
+    /// flushes a segment once it is closed.
     pub fn flush_if_due(&self) -> Result<()> {
-        let (policy, every) = {
+        let due = {
             let state = self.lock();
-            (state.config.flush, state.config.flush_interval)
-        };
-        let due = match policy {
-            FlushPolicy::Interval => self.lock_flush().last_sync.elapsed() >= every,
-            FlushPolicy::Always | FlushPolicy::Os => false,
+            match state.config.flush {
+                FlushPolicy::Interval => {
+                    self.since_last_sync_finished() >= state.config.flush_interval
+                }
+                FlushPolicy::Os => !state.unsynced.is_empty(),
+                FlushPolicy::Always => false,
+            }
         };
         if due && self.durable_offset() < self.log_end_offset() {
             self.flush()?;
@@ -81,9 +86,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Time since the last fsync.
+    /// Time since the last fsync finished.
     pub fn since_last_sync(&self) -> Duration {
-        self.lock_flush().last_sync.elapsed()
+        self.since_last_sync_finished()
     }
 
     /// Writes the durable offset to the recovery-point checkpoint if it moved, so that the

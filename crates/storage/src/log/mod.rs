@@ -47,6 +47,8 @@ pub struct PartitionLog {
     dir: PathBuf,
     state: Mutex<LogState>,
     flush: Mutex<FlushState>,
+    /// When the last fsync finished; its own lock, never held across I/O.
+    last_sync: Mutex<Instant>,
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     durable_offset: AtomicI64,
@@ -68,7 +70,6 @@ struct LogState {
 }
 
 struct FlushState {
-    last_sync: Instant,
     /// The value last written to the recovery-point checkpoint.
     checkpointed: i64,
 }
@@ -166,8 +167,20 @@ impl PartitionLog {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Lock order: the flush lock before the state lock, never the other way.
     fn lock_flush(&self) -> MutexGuard<'_, FlushState> {
         self.flush.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn since_last_sync_finished(&self) -> std::time::Duration {
+        self.last_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+
+    fn mark_synced(&self) {
+        *self.last_sync.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
     fn check_open(&self, state: &LogState) -> crate::Result<()> {

@@ -83,7 +83,7 @@ impl PartitionLog {
 
         // What recovery kept is now made durable, so the recovery point can move to the end.
         for segment in state.segments.values() {
-            if !clean && segment.base_offset() >= recovery_point.min(end) {
+            if !clean && segment.next_offset() > recovery_point {
                 segment.sync()?;
             }
         }
@@ -105,10 +105,8 @@ impl PartitionLog {
             log_start_offset: AtomicI64::new(state.log_start_offset),
             durable_offset: AtomicI64::new(end),
             state: Mutex::new(state),
-            flush: Mutex::new(FlushState {
-                last_sync: Instant::now(),
-                checkpointed: end,
-            }),
+            flush: Mutex::new(FlushState { checkpointed: end }),
+            last_sync: Mutex::new(Instant::now()),
             recovery: report,
         };
         Ok(log)

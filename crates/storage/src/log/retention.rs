@@ -33,7 +33,6 @@ impl PartitionLog {
             if config.retention_ms >= 0
                 && !active.is_empty()
                 && expired(active, now_ms, config.retention_ms)
-                && state.segments.len() == 1
             {
                 self.roll(&mut state)?;
             }
