@@ -3,8 +3,9 @@
 //! Measures whole batches of 100-byte and 1 KiB records (about 64 KiB a batch, the size a
 //! busy librdkafka producer sends) appended with `flush=os` (no fsync: the page-cache
 //! ceiling) and with `flush=always` (one fsync per append, the single-writer worst case of
-//! group commit). Segments roll at 1 GiB; the log is recreated when it grows past 2 GiB so
-//! the disk never fills.
+//! group commit), and with eight threads appending at once under `flush=always`, where
+//! group commit shares fsyncs between them. Segments roll at 1 GiB; the log is recreated
+//! when it grows past 2 GiB so the disk never fills.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
@@ -59,5 +60,38 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append);
+/// `flush=always` with several threads appending to one log at once: group commit lets one
+/// fsync acknowledge the batches of every writer that arrived during the previous one.
+fn group_commit(c: &mut Criterion) {
+    const WRITERS: usize = 8;
+    const APPENDS_PER_WRITER: usize = 25;
+    let batch = batch(1024);
+    let mut group = c.benchmark_group("append");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(
+        (batch.len() * WRITERS * APPENDS_PER_WRITER) as u64,
+    ));
+    group.bench_function(
+        format!("flush=always/{WRITERS}-writers/1024B-records"),
+        |b| {
+            let dir = tempfile::tempdir().unwrap();
+            let log =
+                PartitionLog::open(&dir.path().join("bench-0"), LogConfig::default()).unwrap();
+            b.iter(|| {
+                std::thread::scope(|scope| {
+                    for _ in 0..WRITERS {
+                        scope.spawn(|| {
+                            for _ in 0..APPENDS_PER_WRITER {
+                                log.append(&batch, 0, 1_700_000_000_000).unwrap();
+                            }
+                        });
+                    }
+                });
+            });
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, append, group_commit);
 criterion_main!(benches);
