@@ -525,6 +525,22 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], position: u64, path: &P
     file.read_exact_at(buf, position).at("read", path)
 }
 
+/// `pread` of exactly `len` bytes into a new buffer, without zero-filling it first.
+pub(crate) fn read_vec_at(file: &File, len: usize, position: u64, path: &Path) -> Result<Vec<u8>> {
+    // `with_capacity` gives exactly `len` bytes of capacity, so a read never goes past it.
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = position + buf.len() as u64;
+        let read = rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)
+            .map_err(std::io::Error::from)
+            .at("read", path)?;
+        if read == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)).at("read", path);
+        }
+    }
+    Ok(buf)
+}
+
 /// Checks a batch read back from a segment; a failure is corruption of stored data.
 pub(crate) fn check_stored(bytes: &[u8], path: &Path, position: u64) -> Result<BatchHeader> {
     check_integrity(bytes).map_err(|e| StorageError::Corrupt {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::PartitionLog;
 use crate::batch::{BatchIter, HEADER_SIZE, MAGIC_V2};
 use crate::error::{Result, StorageError};
-use crate::segment::{check_stored, read_exact_at};
+use crate::segment::{check_stored, read_exact_at, read_vec_at};
 
 /// The result of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +116,7 @@ fn read_segment(
     while position < view.end {
         let want = (max_bytes as u64 + view.index_interval).max(MIN_CHUNK);
         let len = want.min(view.end - position) as usize;
-        let mut chunk = vec![0u8; len];
-        read_exact_at(&view.file, &mut chunk, position, &view.path)?;
+        let chunk = read_vec_at(&view.file, len, position, &view.path)?;
         let mut first = None;
         let mut scanned = 0;
         for (header, range) in BatchIter::new(&chunk) {
@@ -174,8 +173,7 @@ fn read_large_batch(
             "a batch runs past the end of the segment",
         ));
     }
-    let mut batch = vec![0u8; size as usize];
-    read_exact_at(&view.file, &mut batch, position, &view.path)?;
+    let batch = read_vec_at(&view.file, size as usize, position, &view.path)?;
     if parsed.last_offset() < offset {
         // Skip it: the target is further on. Continue with a fresh chunk after it.
         let next = SegmentView {
