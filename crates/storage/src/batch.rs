@@ -82,7 +82,9 @@ pub enum BatchError {
         magic: i8,
     },
     /// The CRC32C stored in the header does not match the bytes.
-    #[error("batch at byte {position} fails its crc check: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "batch at byte {position} fails its crc check: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     CrcMismatch {
         /// Byte position of the batch within the buffer.
         position: usize,
@@ -398,7 +400,10 @@ pub struct ValidatedBatches {
 /// back to back, each structurally sound (lengths, magic, CRC) and semantically valid the
 /// way Kafka's log validator requires for client batches (count matches the offset range,
 /// producer fields consistent, no control batches, a known codec, timestamps ordered).
-pub fn validate_produce(bytes: &[u8], limits: ProduceLimits) -> Result<ValidatedBatches, BatchError> {
+pub fn validate_produce(
+    bytes: &[u8],
+    limits: ProduceLimits,
+) -> Result<ValidatedBatches, BatchError> {
     if bytes.is_empty() {
         return Err(BatchError::InvalidRecord {
             reason: "produce request has no record batches",
