@@ -38,3 +38,5 @@ mod roundtrip {
     use super::*;
     for_each_message!(roundtrip_test);
 }
+
+mod differential;
