@@ -40,3 +40,4 @@ mod roundtrip {
 }
 
 mod differential;
+mod truncated;
