@@ -333,3 +333,110 @@ fn list_offsets_and_init_producer_id_agree() {
         assert_eq!(theirs_to_bytes(&theirs, version), bytes);
     }
 }
+
+/// Versions the other implementation dropped, pinned to bytes written out from the protocol
+/// guide's field lists.
+#[test]
+fn old_group_offset_versions_match_the_protocol_guide() {
+    use streambus_protocol::messages::{
+        offset_commit_request as ocq, offset_commit_response as ocr, offset_fetch_request as ofq,
+        offset_fetch_response as ofr,
+    };
+    let commit = |version: i16| ocq::OffsetCommitRequest {
+        group_id: "g".into(),
+        generation_id_or_member_epoch: if version >= 1 { 3 } else { -1 },
+        member_id: if version >= 1 {
+            "m".into()
+        } else {
+            String::new()
+        },
+        topics: vec![ocq::OffsetCommitRequestTopic {
+            name: "t".into(),
+            partitions: vec![ocq::OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 5,
+                commit_timestamp: if version == 1 { 9 } else { -1 },
+                committed_metadata: None,
+                ..Default::default()
+            }],
+        }],
+        ..Default::default()
+    };
+    let topic_and_partition: &[u8] = &[0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 0];
+    let offset: &[u8] = &[0, 0, 0, 0, 0, 0, 0, 5];
+    let v0 = [
+        &[0, 1, b'g'][..],
+        topic_and_partition,
+        offset,
+        &[0xff, 0xff],
+    ]
+    .concat();
+    let v1 = [
+        &[0, 1, b'g', 0, 0, 0, 3, 0, 1, b'm'][..],
+        topic_and_partition,
+        offset,
+        &[0, 0, 0, 0, 0, 0, 0, 9],
+        &[0xff, 0xff],
+    ]
+    .concat();
+    for (version, expected) in [(0, v0), (1, v1)] {
+        assert_eq!(
+            &ours_to_bytes(&commit(version), version)[..],
+            &expected[..],
+            "v{version}"
+        );
+        let decoded =
+            ocq::OffsetCommitRequest::decode(&mut Bytes::from(expected), version).unwrap();
+        assert_eq!(decoded, commit(version));
+    }
+
+    let commit_response = ocr::OffsetCommitResponse {
+        throttle_time_ms: 0,
+        topics: vec![ocr::OffsetCommitResponseTopic {
+            name: "t".into(),
+            partitions: vec![ocr::OffsetCommitResponsePartition {
+                partition_index: 0,
+                error_code: 25,
+            }],
+        }],
+    };
+    let expected = [topic_and_partition, &[0, 25]].concat();
+    for version in 0..=1 {
+        assert_eq!(&ours_to_bytes(&commit_response, version)[..], &expected[..]);
+    }
+
+    let fetch = ofq::OffsetFetchRequest {
+        group_id: "g".into(),
+        topics: Some(vec![ofq::OffsetFetchRequestTopic {
+            name: "t".into(),
+            partition_indexes: vec![0],
+        }]),
+        ..Default::default()
+    };
+    let expected = [&[0, 1, b'g'][..], topic_and_partition].concat();
+    assert_eq!(&ours_to_bytes(&fetch, 0)[..], &expected[..]);
+    assert_eq!(
+        ofq::OffsetFetchRequest::decode(&mut Bytes::from(expected), 0).unwrap(),
+        fetch
+    );
+
+    let fetch_response = ofr::OffsetFetchResponse {
+        topics: vec![ofr::OffsetFetchResponseTopic {
+            name: "t".into(),
+            partitions: vec![ofr::OffsetFetchResponsePartition {
+                partition_index: 0,
+                committed_offset: 5,
+                metadata: Some(String::new()),
+                error_code: 0,
+                ..Default::default()
+            }],
+        }],
+        ..Default::default()
+    };
+    let expected = [topic_and_partition, offset, &[0, 0, 0, 0]].concat();
+    assert_eq!(&ours_to_bytes(&fetch_response, 0)[..], &expected[..]);
+    assert_eq!(
+        ofr::OffsetFetchResponse::decode(&mut Bytes::from(expected), 0).unwrap(),
+        fetch_response
+    );
+}

@@ -79,10 +79,17 @@ macro_rules! coverage_row {
     };
 }
 
-/// Every version we support is also checked against the other implementation.
+/// Every version we support is also checked against the other implementation, except old
+/// versions it no longer speaks; those are pinned byte for byte in `tests/concrete.rs`.
 #[test]
 fn differential_covers_every_supported_version() {
     for_each_message!(coverage_row);
     let uncovered = UNCOVERED.lock().unwrap();
-    assert!(uncovered.is_empty(), "{uncovered:#?}");
+    let pinned_elsewhere = [
+        "OffsetCommitRequest ours VersionRange { min: 0, max: 8 } common 2..=8",
+        "OffsetCommitResponse ours VersionRange { min: 0, max: 8 } common 2..=8",
+        "OffsetFetchRequest ours VersionRange { min: 0, max: 8 } common 1..=8",
+        "OffsetFetchResponse ours VersionRange { min: 0, max: 8 } common 1..=8",
+    ];
+    assert_eq!(*uncovered, pinned_elsewhere);
 }
