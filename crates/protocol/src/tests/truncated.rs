@@ -1,5 +1,6 @@
-//! Every proper prefix of a valid encoding must fail to decode with an error, never a
-//! panic, for every message and supported version.
+//! Damaged encodings, for every message and supported version: every proper prefix of a
+//! valid encoding must fail with an error, and encodings with bytes overwritten must decode
+//! or fail, never panic.
 
 use bytes::BytesMut;
 use proptest::prelude::*;
@@ -41,4 +42,41 @@ macro_rules! truncated_test {
 mod generated {
     use super::*;
     for_each_message!(truncated_test);
+}
+
+/// Valid encodings with a few bytes overwritten decode or fail; they never panic.
+fn check_mutations<T: Message>(value: &T, version: i16, edits: &[(usize, u8)]) {
+    let mut out = BytesMut::new();
+    value.encode(&mut out, version).unwrap();
+    if out.is_empty() {
+        return;
+    }
+    for &(at, byte) in edits {
+        let len = out.len();
+        out[at % len] = byte;
+    }
+    let _ = T::decode(&mut out.freeze(), version);
+}
+
+macro_rules! mutated_test {
+    ($module:ident, $ty:ident, $arb:ident) => {
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+            #[test]
+            fn $module(
+                (version, value) in {
+                    let r = <crate::messages::$module::$ty as Message>::VERSIONS;
+                    (r.min..=r.max).prop_flat_map(|v| (Just(v), $arb(v)))
+                },
+                edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            ) {
+                check_mutations(&value, version, &edits);
+            }
+        }
+    };
+}
+
+mod mutated {
+    use super::*;
+    for_each_message!(mutated_test);
 }
