@@ -145,7 +145,7 @@ fn field_read_expr(f: &Field, within: &Versions) -> String {
     if f.nullable.is_empty() {
         return read_expr(&f.ty);
     }
-    match f.nullable.condition(within).as_str() {
+    match f.nullable.condition(&f.versions.intersect(within)).as_str() {
         "true" => read_nullable_expr(&f.ty),
         "false" => format!("{}.map(Some)", read_expr(&f.ty)),
         cond => format!(
@@ -156,20 +156,29 @@ fn field_read_expr(f: &Field, within: &Versions) -> String {
     }
 }
 
+/// The place `v` (an expression of type `&T`) refers to: `&self.x` -> `self.x`, `e` -> `*e`.
+fn place(v: &str) -> String {
+    match v.strip_prefix('&') {
+        Some(p) => p.to_string(),
+        None => format!("*{v}"),
+    }
+}
+
 /// A statement writing the non-null value `v` (an expression of type `&T`) of `ty`.
 fn write_stmt(ty: &Ty, v: &str) -> String {
+    let p = place(v);
     match ty {
-        Ty::Int8 => format!("codec::put_i8(out, *{v});"),
-        Ty::Int16 => format!("codec::put_i16(out, *{v});"),
-        Ty::Uint16 => format!("codec::put_u16(out, *{v});"),
-        Ty::Int32 => format!("codec::put_i32(out, *{v});"),
-        Ty::Int64 => format!("codec::put_i64(out, *{v});"),
-        Ty::Float64 => format!("codec::put_f64(out, *{v});"),
-        Ty::Bool => format!("codec::put_bool(out, *{v});"),
+        Ty::Int8 => format!("codec::put_i8(out, {p});"),
+        Ty::Int16 => format!("codec::put_i16(out, {p});"),
+        Ty::Uint16 => format!("codec::put_u16(out, {p});"),
+        Ty::Int32 => format!("codec::put_i32(out, {p});"),
+        Ty::Int64 => format!("codec::put_i64(out, {p});"),
+        Ty::Float64 => format!("codec::put_f64(out, {p});"),
+        Ty::Bool => format!("codec::put_bool(out, {p});"),
         Ty::Uuid => format!("codec::put_uuid(out, {v});"),
         Ty::String => format!("codec::put_string(out, {v}, flexible)?;"),
         Ty::Bytes | Ty::Records => format!("codec::put_bytes(out, {v}, flexible)?;"),
-        Ty::Struct(_) => format!("({v}).write(out, version)?;"),
+        Ty::Struct(_) => format!("{}.write(out, version)?;", v.strip_prefix('&').unwrap_or(v)),
         Ty::Array(inner) => format!(
             "codec::put_array(out, {v}, flexible, |out, e| {{ {} Ok(()) }})?;",
             write_stmt(inner, "e")
@@ -201,7 +210,7 @@ fn field_write_stmt(f: &Field, within: &Versions) -> String {
         f.name,
         write_stmt(&f.ty, "v")
     );
-    match f.nullable.condition(within).as_str() {
+    match f.nullable.condition(&f.versions.intersect(within)).as_str() {
         "true" => write_nullable_stmt(&f.ty, &v),
         "false" => non_null,
         cond => format!(
@@ -230,7 +239,6 @@ fn doc_for(f: &Field) -> String {
 fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
     let within = api.valid;
     let flex = api.flexible.condition(&within);
-    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]");
     if top {
         let _ = writeln!(
             out,
@@ -240,6 +248,7 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
     } else {
         let _ = writeln!(out, "/// The `{}` struct, nested in this message.", s.name);
     }
+    let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]");
     let _ = writeln!(out, "pub struct {} {{", s.name);
     for f in &s.fields {
         let _ = writeln!(out, "    /// {}", doc_for(f));
@@ -273,13 +282,13 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
         if cond == "false" {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "        if {cond} {{ this.{} = codec::field({:?}, {})?; }}",
+        let stmt = format!(
+            "this.{} = codec::field({:?}, {})?;",
             ident(&f.name),
             f.name,
             field_read_expr(f, &within)
         );
+        let _ = writeln!(out, "        {}", guarded(&cond, &stmt));
     }
     let _ = writeln!(out, "        if flexible {{");
     if tagged.is_empty() {
@@ -326,8 +335,8 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
         }
         let _ = writeln!(
             out,
-            "        if {cond} {{ {} }}",
-            field_write_stmt(f, &within)
+            "        {}",
+            guarded(&cond, &field_write_stmt(f, &within))
         );
     }
     let _ = writeln!(out, "        if flexible {{");
@@ -371,6 +380,15 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
         }
     }
     let _ = writeln!(out, "        }}\n        Ok(())\n    }}\n}}\n");
+}
+
+/// `stmt`, run only when `cond` holds.
+fn guarded(cond: &str, stmt: &str) -> String {
+    if cond == "true" {
+        stmt.to_string()
+    } else {
+        format!("if {cond} {{ {stmt} }}")
+    }
 }
 
 /// The condition under which `f` is a regular (non-tagged) field of the body.
