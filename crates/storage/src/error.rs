@@ -25,6 +25,9 @@ pub enum StorageError {
     /// A batch was refused.
     #[error(transparent)]
     Batch(#[from] BatchError),
+    /// An idempotent producer's batch was refused.
+    #[error(transparent)]
+    Producer(#[from] crate::producer_state::ProducerError),
     /// A config was refused.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -14,6 +14,7 @@ mod error;
 mod index;
 mod log;
 mod manager;
+mod producer_state;
 pub mod records;
 mod scan;
 mod segment;
@@ -28,3 +29,4 @@ pub use manager::{
     LogManager, LogManagerConfig, MaintenanceHandle, MaintenanceReport, OpenReport, TopicPartition,
     is_legal_topic_name, now_ms,
 };
+pub use producer_state::{BATCHES_PER_PRODUCER, ProducerBatch, ProducerEntry, ProducerError};

@@ -714,3 +714,80 @@ fn log_manager_reports_a_log_that_cannot_open_and_serves_the_rest() {
         3
     );
 }
+
+fn producer_batch(pid: i64, epoch: i16, seq: i32, count: usize) -> Vec<u8> {
+    let mut builder = BatchBuilder::new().producer(pid, epoch, seq);
+    for i in 0..count {
+        builder.push_kv(
+            NOW,
+            Some(Bytes::from(format!("p{pid}-{}", seq as usize + i))),
+            Some(Bytes::from("v")),
+            Vec::new(),
+        );
+    }
+    builder.build().unwrap().to_vec()
+}
+
+#[test]
+fn idempotent_producers_are_deduplicated_and_ordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir, LogConfig::default());
+    log.append(&batch(0, 2, NOW), 0, NOW).unwrap();
+    let first = log.append(&producer_batch(9, 0, 0, 3), 0, NOW).unwrap();
+    assert_eq!((first.base_offset, first.last_offset, first.duplicate), (2, 4, false));
+    let second = log.append(&producer_batch(9, 0, 3, 2), 0, NOW).unwrap();
+    assert_eq!((second.base_offset, second.last_offset), (5, 6));
+    // A retry of the first batch is answered with its original offsets and not written.
+    let retry = log.append(&producer_batch(9, 0, 0, 3), 0, NOW).unwrap();
+    assert_eq!((retry.base_offset, retry.last_offset, retry.duplicate), (2, 4, true));
+    assert_eq!(log.log_end_offset(), 7);
+    // A gap in the sequence, and a fenced epoch, are refused.
+    assert!(matches!(
+        log.append(&producer_batch(9, 0, 7, 1), 0, NOW),
+        Err(StorageError::Producer(
+            streambus_storage::ProducerError::OutOfOrderSequence {
+                sequence: 7,
+                expected: 5,
+                ..
+            }
+        ))
+    ));
+    log.append(&producer_batch(9, 1, 0, 1), 0, NOW).unwrap();
+    assert!(matches!(
+        log.append(&producer_batch(9, 0, 5, 1), 0, NOW),
+        Err(StorageError::Producer(
+            streambus_storage::ProducerError::StaleEpoch { current: 1, .. }
+        ))
+    ));
+    assert_eq!(log.log_end_offset(), 8);
+    let producers = log.producers();
+    assert_eq!(producers.len(), 1);
+    assert_eq!((producers[0].producer_id, producers[0].epoch), (9, 1));
+}
+
+#[test]
+fn producer_state_survives_restarts_and_follows_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(&dir, small_segments());
+        for seq in 0..20 {
+            log.append(&producer_batch(5, 0, seq * 2, 2), 0, NOW).unwrap();
+        }
+        log.close().unwrap();
+    }
+    {
+        // Clean restart: from the snapshot written at close.
+        let log = open(&dir, small_segments());
+        let retry = log.append(&producer_batch(5, 0, 38, 2), 0, NOW).unwrap();
+        assert!(retry.duplicate);
+        assert_eq!(retry.base_offset, 38);
+        log.append(&producer_batch(5, 0, 40, 2), 0, NOW).unwrap();
+        // Unclean: dropped without close; the state is rebuilt from batch headers.
+    }
+    let log = open(&dir, small_segments());
+    assert!(log.append(&producer_batch(5, 0, 40, 2), 0, NOW).unwrap().duplicate);
+    // Truncating away the last batches rewinds the producer's sequence.
+    assert_eq!(log.truncate_to(38).unwrap(), 38);
+    let info = log.append(&producer_batch(5, 0, 38, 2), 0, NOW).unwrap();
+    assert_eq!((info.base_offset, info.duplicate), (38, false));
+}

@@ -7,7 +7,7 @@
 
 use std::io::IoSlice;
 
-use super::{LogState, PartitionLog};
+use super::{LogState, PartitionLog, producers};
 use crate::batch::{
     self, BatchError, BatchHeader, BatchIter, HEADER_SIZE, NO_TIMESTAMP, TimestampType,
 };
@@ -34,6 +34,9 @@ pub struct AppendInfo {
     pub position: u64,
     /// The log start offset after the append.
     pub log_start_offset: i64,
+    /// The batches were a producer's retry of batches already in the log: nothing was
+    /// written, and the offsets are those of the original append.
+    pub duplicate: bool,
 }
 
 struct Prepared {
@@ -67,6 +70,19 @@ impl PartitionLog {
             TimestampType::LogAppendTime => Some(now_ms),
             TimestampType::CreateTime => None,
         };
+        if let Some((first, last)) = producers::check_batches(&state.producers, &headers)? {
+            return Ok(AppendInfo {
+                base_offset: first,
+                last_offset: last,
+                log_append_time: append_time.unwrap_or(NO_TIMESTAMP),
+                max_timestamp: NO_TIMESTAMP,
+                batch_count: 0,
+                segment_base_offset: -1,
+                position: 0,
+                log_start_offset: state.log_start_offset,
+                duplicate: true,
+            });
+        }
         let base_offset = state.log_end_offset();
         let prepared = prepare(batches, &headers, base_offset, leader_epoch, append_time);
         self.write(&mut state, batches, &headers, prepared, now_ms, append_time)
@@ -145,6 +161,9 @@ impl PartitionLog {
         let segment_position = segment.size();
         segment.append(&mut slices, &prepared.metas, now_ms)?;
         let segment_base_offset = segment.base_offset();
+        for (header, meta) in headers.iter().zip(&prepared.metas) {
+            state.producers.record(header, meta.base_offset);
+        }
         state.unsynced_bytes += prepared.total;
         self.publish(state);
         Ok(AppendInfo {
@@ -161,6 +180,7 @@ impl PartitionLog {
             segment_base_offset,
             position: segment_position,
             log_start_offset: state.log_start_offset,
+            duplicate: false,
         })
     }
 

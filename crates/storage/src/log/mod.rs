@@ -20,6 +20,7 @@ mod append;
 mod compact;
 mod flush;
 mod open;
+mod producers;
 mod read;
 mod retention;
 mod timestamps;
@@ -66,6 +67,10 @@ struct LogState {
     dir_dirty: bool,
     /// Bytes appended since the last fsync, for `flush=interval`.
     unsynced_bytes: u64,
+    /// Idempotent producers' epochs and recent batches.
+    producers: crate::producer_state::ProducerState,
+    /// Log end offset of the last producer state snapshot.
+    producers_snapshotted: Option<i64>,
     closed: bool,
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::compact::SCRATCH_PREFIX;
-use super::{FlushState, LogState, PartitionLog};
+use super::{FlushState, LogState, PartitionLog, producers};
 use crate::checkpoint::{self, CLEAN_SHUTDOWN, LOG_START_OFFSET, RECOVERY_POINT, TMP_SUFFIX};
 use crate::config::LogConfig;
 use crate::error::{IoContext, Result, StorageError};
@@ -74,12 +74,15 @@ impl PartitionLog {
             unsynced: Vec::new(),
             dir_dirty: true,
             unsynced_bytes: 0,
+            producers: Default::default(),
+            producers_snapshotted: None,
             closed: false,
         };
         let end = state.log_end_offset();
         state.log_start_offset = state.log_start_offset.min(end);
         let interval = state.config.index_interval_bytes;
         state.active_mut().set_index_interval(interval);
+        state.producers = producers::rebuild(dir, &state)?;
 
         // What recovery kept is now made durable, so the recovery point can move to the end.
         for segment in state.segments.values() {

@@ -7,9 +7,10 @@
 
 use std::sync::atomic::Ordering;
 
-use super::PartitionLog;
+use super::{PartitionLog, producers};
 use crate::checkpoint::{self, LOG_START_OFFSET, RECOVERY_POINT};
 use crate::error::{Result, StorageError};
+use crate::producer_state;
 use crate::segment::Segment;
 
 impl PartitionLog {
@@ -44,6 +45,9 @@ impl PartitionLog {
         }
         let new_end = state.active_mut().truncate_to(offset)?;
         state.dir_dirty = true;
+        producer_state::remove_snapshots_after(&self.dir, new_end)?;
+        state.producers = producers::rebuild(&self.dir, &state)?;
+        state.producers_snapshotted = None;
         state.log_start_offset = state.log_start_offset.min(new_end);
         self.durable_offset.fetch_min(new_end, Ordering::AcqRel);
         self.publish(&state);
@@ -66,6 +70,9 @@ impl PartitionLog {
         }
         state.segments.clear();
         state.unsynced.clear();
+        state.producers = Default::default();
+        state.producers_snapshotted = None;
+        producer_state::remove_snapshots_after(&self.dir, i64::MIN)?;
         let interval = state.config.index_interval_bytes;
         state
             .segments
