@@ -734,12 +734,18 @@ fn idempotent_producers_are_deduplicated_and_ordered() {
     let log = open(&dir, LogConfig::default());
     log.append(&batch(0, 2, NOW), 0, NOW).unwrap();
     let first = log.append(&producer_batch(9, 0, 0, 3), 0, NOW).unwrap();
-    assert_eq!((first.base_offset, first.last_offset, first.duplicate), (2, 4, false));
+    assert_eq!(
+        (first.base_offset, first.last_offset, first.duplicate),
+        (2, 4, false)
+    );
     let second = log.append(&producer_batch(9, 0, 3, 2), 0, NOW).unwrap();
     assert_eq!((second.base_offset, second.last_offset), (5, 6));
     // A retry of the first batch is answered with its original offsets and not written.
     let retry = log.append(&producer_batch(9, 0, 0, 3), 0, NOW).unwrap();
-    assert_eq!((retry.base_offset, retry.last_offset, retry.duplicate), (2, 4, true));
+    assert_eq!(
+        (retry.base_offset, retry.last_offset, retry.duplicate),
+        (2, 4, true)
+    );
     assert_eq!(log.log_end_offset(), 7);
     // A gap in the sequence, and a fenced epoch, are refused.
     assert!(matches!(
@@ -771,7 +777,8 @@ fn producer_state_survives_restarts_and_follows_truncation() {
     {
         let log = open(&dir, small_segments());
         for seq in 0..20 {
-            log.append(&producer_batch(5, 0, seq * 2, 2), 0, NOW).unwrap();
+            log.append(&producer_batch(5, 0, seq * 2, 2), 0, NOW)
+                .unwrap();
         }
         log.close().unwrap();
     }
@@ -785,7 +792,11 @@ fn producer_state_survives_restarts_and_follows_truncation() {
         // Unclean: dropped without close; the state is rebuilt from batch headers.
     }
     let log = open(&dir, small_segments());
-    assert!(log.append(&producer_batch(5, 0, 40, 2), 0, NOW).unwrap().duplicate);
+    assert!(
+        log.append(&producer_batch(5, 0, 40, 2), 0, NOW)
+            .unwrap()
+            .duplicate
+    );
     // Truncating away the last batches rewinds the producer's sequence.
     assert_eq!(log.truncate_to(38).unwrap(), 38);
     let info = log.append(&producer_batch(5, 0, 38, 2), 0, NOW).unwrap();
