@@ -212,6 +212,39 @@ impl LogConfig {
         Ok(())
     }
 
+    /// The value of a config by its Kafka name, as `set` takes it.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match name {
+            "segment.bytes" => self.segment_bytes.to_string(),
+            "segment.ms" => self.segment_ms.to_string(),
+            "segment.index.bytes" => self.segment_index_bytes.to_string(),
+            "index.interval.bytes" => self.index_interval_bytes.to_string(),
+            "retention.ms" => self.retention_ms.to_string(),
+            "retention.bytes" => self.retention_bytes.to_string(),
+            "cleanup.policy" => match (self.cleanup_policy.delete, self.cleanup_policy.compact) {
+                (true, true) => "compact,delete".to_string(),
+                (false, true) => "compact".to_string(),
+                _ => "delete".to_string(),
+            },
+            "delete.retention.ms" => self.delete_retention_ms.to_string(),
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
+            "max.message.bytes" => self.max_message_bytes.to_string(),
+            "message.timestamp.type" => match self.timestamp_type {
+                TimestampType::CreateTime => "CreateTime".to_string(),
+                TimestampType::LogAppendTime => "LogAppendTime".to_string(),
+            },
+            "flush.policy" => match self.flush {
+                FlushPolicy::Always => "always".to_string(),
+                FlushPolicy::Interval => "interval".to_string(),
+                FlushPolicy::Os => "os".to_string(),
+            },
+            "flush.interval.bytes" => self.flush_interval_bytes.to_string(),
+            "flush.ms" => self.flush_interval.as_millis().to_string(),
+            _ => return None,
+        };
+        Some(value)
+    }
+
     /// Applies a set of topic configs over this one, all or nothing.
     pub fn with_overrides<'a>(
         &self,
@@ -301,6 +334,27 @@ mod tests {
         assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(config.flush, FlushPolicy::Interval);
         assert_eq!(config.flush_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn get_returns_what_set_takes() {
+        let defaults = LogConfig::default();
+        let mut copy = LogConfig {
+            segment_bytes: 12345,
+            flush: FlushPolicy::Os,
+            cleanup_policy: CleanupPolicy {
+                delete: true,
+                compact: true,
+            },
+            ..LogConfig::default()
+        };
+        for name in LogConfig::NAMES {
+            let value = defaults.get(name).unwrap();
+            copy.set(name, &value).unwrap();
+        }
+        assert_eq!(copy, defaults);
+        assert_eq!(defaults.get("retention.ms").as_deref(), Some("604800000"));
+        assert_eq!(defaults.get("no.such.config"), None);
     }
 
     #[test]

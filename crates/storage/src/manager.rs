@@ -243,9 +243,10 @@ impl LogManager {
             .unwrap_or_else(|| self.defaults.clone())
     }
 
-    /// One pass over every log: interval flushes, retention, compaction and recovery-point
-    /// checkpoints. Errors are logged and counted; one log's failure does not stop the pass.
-    pub fn run_maintenance(&self, now_ms: i64) -> MaintenanceReport {
+    /// One pass over every log: interval flushes and recovery-point checkpoints, and with
+    /// `cleanup` retention and compaction too. Errors are logged and counted; one log's
+    /// failure does not stop the pass.
+    pub fn run_maintenance(&self, now_ms: i64, cleanup: bool) -> MaintenanceReport {
         let logs: Vec<_> = self
             .read_logs()
             .iter()
@@ -262,13 +263,15 @@ impl LogManager {
             if let Err(e) = log.flush_if_due() {
                 failed("flush", e);
             }
-            match log.enforce_retention(now_ms) {
-                Ok(outcome) => report.segments_deleted += outcome.segments_deleted,
-                Err(e) => failed("retention", e),
-            }
-            match log.compact(now_ms) {
-                Ok(outcome) => report.segments_compacted += outcome.segments_cleaned,
-                Err(e) => failed("compaction", e),
+            if cleanup {
+                match log.enforce_retention(now_ms) {
+                    Ok(outcome) => report.segments_deleted += outcome.segments_deleted,
+                    Err(e) => failed("retention", e),
+                }
+                match log.compact(now_ms) {
+                    Ok(outcome) => report.segments_compacted += outcome.segments_cleaned,
+                    Err(e) => failed("compaction", e),
+                }
             }
             if let Err(e) = log.checkpoint_recovery_point() {
                 failed("checkpoint", e);
@@ -277,18 +280,28 @@ impl LogManager {
         report
     }
 
-    /// Runs [`run_maintenance`](Self::run_maintenance) every `every` on a background thread
-    /// until the handle is dropped.
-    pub fn spawn_maintenance(self: &Arc<Self>, every: Duration) -> MaintenanceHandle {
+    /// Runs [`run_maintenance`](Self::run_maintenance) on a background thread until the
+    /// handle is dropped: flushes and checkpoints every `flush_every`, retention and
+    /// compaction every `cleanup_every`.
+    pub fn spawn_maintenance(
+        self: &Arc<Self>,
+        flush_every: Duration,
+        cleanup_every: Duration,
+    ) -> MaintenanceHandle {
         let (stop, stopped) = mpsc::channel::<()>();
         let manager = Arc::clone(self);
         let thread = std::thread::Builder::new()
             .name("log-maintenance".into())
             .spawn(move || {
+                let mut last_cleanup = std::time::Instant::now();
                 loop {
-                    match stopped.recv_timeout(every) {
+                    match stopped.recv_timeout(flush_every) {
                         Err(RecvTimeoutError::Timeout) => {
-                            manager.run_maintenance(now_ms());
+                            let cleanup = last_cleanup.elapsed() >= cleanup_every;
+                            if cleanup {
+                                last_cleanup = std::time::Instant::now();
+                            }
+                            manager.run_maintenance(now_ms(), cleanup);
                         }
                         Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                     }

@@ -248,8 +248,9 @@ impl Segment {
         Ok(())
     }
 
-    /// Re-reads batches from `position` (an indexed batch boundary), re-indexing them, and
-    /// cuts the file at the first one that does not check out.
+    /// Re-reads batches from `position` (an indexed batch boundary), re-indexing them. In
+    /// `Verified` mode (recovery of an unsynced tail) the file is cut at the first batch that
+    /// does not check out; in `Headers` mode (trusted data) that is a `Corrupt` error.
     fn rebuild_from(&mut self, position: u64, mode: ScanMode) -> Result<TailCheck> {
         if position == 0 {
             self.offset_index
@@ -281,6 +282,15 @@ impl Segment {
         }
         let truncated_bytes = end - self.size;
         if truncated_bytes > 0 {
+            if mode == ScanMode::Headers {
+                // Trusted data (synced, acknowledged) that does not check out: an error for
+                // an operator, never something to cut silently.
+                return Err(StorageError::Corrupt {
+                    path: self.log_path.clone(),
+                    position: self.size,
+                    reason: cut_reason.unwrap_or_else(|| "bytes after the last batch".into()),
+                });
+            }
             self.file
                 .set_len(self.size)
                 .at("truncate", &self.log_path)?;

@@ -679,7 +679,7 @@ fn log_manager_locks_the_directory_and_manages_logs() {
         assert!(log.recovery_report().clean_shutdown);
         assert_eq!(log.log_end_offset(), tp.partition as i64 + 1);
     }
-    let report = manager.run_maintenance(NOW);
+    let report = manager.run_maintenance(NOW, true);
     assert_eq!(report.errors, 0);
 }
 

@@ -204,17 +204,21 @@ fn collect(
         if header.base_offset >= limit || (end > first && stop - first > max_bytes) {
             break;
         }
-        check_stored(
-            &chunk[start..stop],
-            &view.path,
-            chunk_position + start as u64,
-        )?;
-        if previous_last.is_some_and(|last| header.base_offset <= last) {
-            return Err(corrupt(
-                view,
-                chunk_position + start as u64,
-                "batch offsets go backwards",
-            ));
+        let position = chunk_position + start as u64;
+        let checked =
+            check_stored(&chunk[start..stop], &view.path, position).and_then(
+                |_| match previous_last {
+                    Some(last) if header.base_offset <= last => {
+                        Err(corrupt(view, position, "batch offsets go backwards"))
+                    }
+                    _ => Ok(()),
+                },
+            );
+        match checked {
+            Ok(()) => {}
+            // Serve the good batches before the damage; the next read reports it.
+            Err(_) if end > first => break,
+            Err(e) => return Err(e),
         }
         previous_last = Some(header.last_offset());
         end = stop;

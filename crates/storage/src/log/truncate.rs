@@ -48,7 +48,10 @@ impl PartitionLog {
         producer_state::remove_snapshots_after(&self.dir, new_end)?;
         state.producers = producers::rebuild(&self.dir, &state)?;
         state.producers_snapshotted = None;
-        state.log_start_offset = state.log_start_offset.min(new_end);
+        if new_end < state.log_start_offset {
+            checkpoint::write_offset(&self.dir, LOG_START_OFFSET, new_end)?;
+            state.log_start_offset = new_end;
+        }
         self.durable_offset.fetch_min(new_end, Ordering::AcqRel);
         self.publish(&state);
         if flush.checkpointed > new_end {
