@@ -1,0 +1,141 @@
+//! The broker's configuration, with Kafka's names and defaults where Kafka has them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use streambus_protocol::frame::DEFAULT_MAX_FRAME_SIZE;
+use streambus_storage::LogConfig;
+use thiserror::Error;
+
+/// How a broker runs.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id`.
+    pub node_id: i32,
+    /// Where logs and metadata live.
+    pub data_dir: PathBuf,
+    /// The address clients are told to connect to (Metadata, FindCoordinator).
+    pub advertised_addr: AdvertisedAddr,
+    /// `auto.create.topics.enable`: create a topic when a client asks for its metadata.
+    pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of an auto-created topic, and the default of CreateTopics.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `socket.request.max.bytes`: the largest request frame accepted.
+    pub socket_request_max_bytes: usize,
+    /// Defaults of every topic's log config (`log.*` broker settings).
+    pub log: LogConfig,
+    /// How often logs are flushed (for `flush.policy=interval`) and checkpointed.
+    pub flush_check_interval: Duration,
+    /// `log.retention.check.interval.ms`: how often retention and compaction run.
+    pub retention_check_interval: Duration,
+}
+
+/// A host and port as clients should reach the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedAddr {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl From<SocketAddr> for AdvertisedAddr {
+    fn from(addr: SocketAddr) -> Self {
+        AdvertisedAddr {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+}
+
+impl std::str::FromStr for AdvertisedAddr {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || ConfigError::Invalid {
+            name: "advertised address",
+            reason: format!("{s:?} is not HOST:PORT"),
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(invalid)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(invalid());
+        }
+        Ok(AdvertisedAddr {
+            host: host.to_string(),
+            port: port.parse().map_err(|_| invalid())?,
+        })
+    }
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A value out of range or malformed.
+    #[error("invalid {name}: {reason}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A log default is invalid.
+    #[error(transparent)]
+    Log(#[from] streambus_storage::ConfigError),
+}
+
+impl BrokerConfig {
+    /// Defaults for a broker whose clients reach it at `advertised_addr`.
+    pub fn new(data_dir: impl Into<PathBuf>, advertised_addr: AdvertisedAddr) -> Self {
+        BrokerConfig {
+            node_id: 1,
+            data_dir: data_dir.into(),
+            advertised_addr,
+            auto_create_topics: false,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            socket_request_max_bytes: DEFAULT_MAX_FRAME_SIZE,
+            log: LogConfig::default(),
+            flush_check_interval: Duration::from_secs(1),
+            retention_check_interval: Duration::from_secs(300),
+        }
+    }
+
+    /// Checks the values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if self.node_id < 0 {
+            return invalid("node id", format!("{} is negative", self.node_id));
+        }
+        if self.num_partitions < 1 {
+            return invalid(
+                "num.partitions",
+                format!("{} is below 1", self.num_partitions),
+            );
+        }
+        if self.default_replication_factor < 1 {
+            return invalid(
+                "default.replication.factor",
+                format!("{} is below 1", self.default_replication_factor),
+            );
+        }
+        if self.socket_request_max_bytes < 1024 || self.socket_request_max_bytes > i32::MAX as usize
+        {
+            return invalid(
+                "socket.request.max.bytes",
+                format!(
+                    "{} is outside [1024, 2^31-1]",
+                    self.socket_request_max_bytes
+                ),
+            );
+        }
+        if self.flush_check_interval.is_zero() || self.retention_check_interval.is_zero() {
+            return invalid("maintenance interval", "must be positive".into());
+        }
+        self.log.validate()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! One client connection: frames in, responses out, in request order.
+//!
+//! A connection reads a frame, decodes it, runs its handler and writes the response before
+//! it reads the next one, as Kafka does; requests a client pipelines wait in the socket
+//! buffer. Frame sizes are checked before anything is allocated, and the read buffer grows
+//! only as bytes arrive, so a client claiming a huge frame costs nothing until it sends it.
+//! Anything that does not parse closes this connection only, logged once.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use streambus_protocol::frame::{self, FrameStatus};
+use streambus_protocol::{ApiKey, RequestHeader, decode_request, encode_response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::Broker;
+use crate::context::{ConnectionInfo, RequestContext};
+use crate::dispatch;
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Why a connection ends.
+enum Close {
+    /// The client closed it, or the broker is stopping.
+    Normal,
+    /// The client sent something that cannot be served; logged once.
+    Refused(String),
+}
+
+/// Serves one connection until the client closes it, it misbehaves, or `stop` turns true.
+pub(crate) async fn run(
+    mut stream: TcpStream,
+    broker: Arc<Broker>,
+    info: ConnectionInfo,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::debug!(connection = info.id, peer = %info.peer, "connection opened");
+    let outcome = serve(&mut stream, &broker, &info, &mut stop).await;
+    match outcome {
+        Close::Normal => tracing::debug!(connection = info.id, "connection closed"),
+        Close::Refused(reason) => tracing::warn!(
+            connection = info.id,
+            peer = %info.peer,
+            %reason,
+            "closing connection"
+        ),
+    }
+    let _ = stream.shutdown().await;
+}
+
+async fn serve(
+    stream: &mut TcpStream,
+    broker: &Broker,
+    info: &ConnectionInfo,
+    stop: &mut watch::Receiver<bool>,
+) -> Close {
+    let max = broker.config.socket_request_max_bytes;
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut output = BytesMut::new();
+    loop {
+        let payload = loop {
+            match frame::split(&mut input, max) {
+                Ok(Some(payload)) => break payload,
+                Ok(None) => {}
+                Err(e) => return Close::Refused(format!("bad frame: {e}")),
+            }
+            let wanted = match frame::check(&input, max) {
+                Ok(FrameStatus::Incomplete { needed }) => needed.clamp(1, READ_CHUNK),
+                _ => READ_CHUNK,
+            };
+            input.reserve(wanted);
+            tokio::select! {
+                read = stream.read_buf(&mut input) => match read {
+                    Ok(0) if input.is_empty() => return Close::Normal,
+                    Ok(0) => return Close::Refused(format!("connection closed mid-frame after {} bytes", input.len())),
+                    Ok(_) => {}
+                    Err(e) => return Close::Refused(format!("read failed: {e}")),
+                },
+                _ = stop.wait_for(|stopping| *stopping) => return Close::Normal,
+            }
+        };
+        let mut body = payload;
+        let header = match RequestHeader::decode_frame(&mut body) {
+            Ok(header) => header,
+            Err(e) => return Close::Refused(format!("request header does not parse: {e}")),
+        };
+        let ctx = RequestContext {
+            connection: info.clone(),
+            api_key: header.api_key,
+            api_version: header.api_version,
+            correlation_id: header.correlation_id,
+            client_id: header.client_id.clone(),
+        };
+        let Some(api) = ApiKey::from_i16(header.api_key) else {
+            return Close::Refused(format!("unknown api key {}", header.api_key));
+        };
+        let (version, response) = if !dispatch::supports(api, header.api_version) {
+            match dispatch::unsupported_version(api, header.api_version) {
+                Some(reply) => reply,
+                None => {
+                    return Close::Refused(format!(
+                        "unsupported version {} of {api:?}",
+                        header.api_version
+                    ));
+                }
+            }
+        } else {
+            let request = match decode_request(&header, body) {
+                Ok(request) => request,
+                Err(e) => {
+                    return Close::Refused(format!(
+                        "{api:?} v{} does not parse: {e}",
+                        header.api_version
+                    ));
+                }
+            };
+            match dispatch::handle(broker, &ctx, request).await {
+                Ok(Some(response)) => (header.api_version, response),
+                Ok(None) => continue,
+                Err(reason) => return Close::Refused(reason),
+            }
+        };
+        output.clear();
+        if let Err(e) = encode_response(&mut output, version, header.correlation_id, &response) {
+            tracing::error!(connection = info.id, ?api, version, error = %e, "response does not encode");
+            return Close::Refused(format!("internal error encoding the {api:?} response"));
+        }
+        if let Err(e) = stream.write_all(&output).await {
+            return Close::Refused(format!("write failed: {e}"));
+        }
+    }
+}

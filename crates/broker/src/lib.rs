@@ -1,0 +1,76 @@
+//! The StreamBus broker: Kafka listeners, connections, request dispatch, and one handler per
+//! Kafka API under `handlers/`.
+//!
+//! A request's way through the broker: [`serve`] accepts the connection, `connection` reads
+//! and decodes frames (through the `protocol` crate), `dispatch` routes each request to its
+//! handler with a [`RequestContext`], and the handler reaches partitions through the
+//! `replication` crate's `ReplicaManager` and cluster state through the `metadata` crate.
+//! The broker holds no storage logic of its own.
+
+mod config;
+mod connection;
+mod context;
+mod dispatch;
+mod errors;
+mod fetch_session;
+mod handlers;
+mod server;
+mod startup;
+mod topic_config;
+mod topics;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use streambus_metadata::{LocalMetadataLog, MetadataImage, MetadataLog};
+use streambus_replication::ReplicaManager;
+use streambus_storage::MaintenanceHandle;
+
+pub use config::{AdvertisedAddr, BrokerConfig, ConfigError};
+pub use context::{ConnectionInfo, RequestContext};
+pub use server::serve;
+pub use startup::BrokerError;
+
+/// A running broker's state, shared by every connection.
+pub struct Broker {
+    config: BrokerConfig,
+    cluster_id: String,
+    metadata: LocalMetadataLog,
+    replicas: ReplicaManager,
+    next_connection_id: AtomicU64,
+    /// Producer ids left in the block this broker holds: `(next, end)`.
+    producer_ids: Mutex<(i64, i64)>,
+    /// Serialises topic creation, deletion and partition changes, which touch both the
+    /// metadata and the logs.
+    admin: tokio::sync::Mutex<()>,
+    maintenance: Mutex<Option<MaintenanceHandle>>,
+    fetch_sessions: Mutex<fetch_session::FetchSessions>,
+}
+
+impl Broker {
+    /// The configuration the broker runs with.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The cluster id, generated when the data directory was first used.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// The current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
+    }
+
+    /// The partitions this broker hosts.
+    pub fn replicas(&self) -> &ReplicaManager {
+        &self.replicas
+    }
+
+    fn lock_fetch_sessions(&self) -> std::sync::MutexGuard<'_, fetch_session::FetchSessions> {
+        self.fetch_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

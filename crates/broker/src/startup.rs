@@ -1,0 +1,244 @@
+//! Opening a broker's data directory, and closing it cleanly.
+//!
+//! `meta.properties` in the data directory records the cluster id and node id the directory
+//! belongs to (as in Kafka), so a directory is never served by a broker with another id.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use streambus_metadata::{
+    LocalMetadataLog, MetadataConfig, MetadataError, MetadataLog, MetadataRecord,
+};
+use streambus_replication::{ReplicaManager, ReplicationError};
+use streambus_storage::{LogManager, LogManagerConfig, StorageError, TopicPartition};
+use thiserror::Error;
+
+use crate::config::{BrokerConfig, ConfigError};
+use crate::{Broker, topic_config};
+
+/// The metadata log's directory inside the data directory.
+const METADATA_DIR: &str = "__cluster_metadata";
+/// Identity of the data directory.
+const META_PROPERTIES: &str = "meta.properties";
+
+/// Why a broker could not start or stop cleanly.
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The logs could not be opened or closed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The metadata log could not be opened or written.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// A partition could not be hosted.
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+    /// The metadata refused a record the broker wrote at start.
+    #[error("metadata refused the broker's registration: {0}")]
+    Registration(String),
+    /// `meta.properties` belongs to another node, or cannot be read or written.
+    #[error("{path}: {reason}")]
+    DataDir {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Broker {
+    /// Opens the data directory (logs, metadata), registers the broker and hosts the
+    /// partitions the metadata assigns to it.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        config.validate()?;
+        let dir = config.data_dir.clone();
+        fs::create_dir_all(&dir).map_err(|e| data_dir_error(&dir, e.to_string()))?;
+        let cluster_id = read_or_create_identity(&dir, config.node_id)?;
+        let mut logs_config = LogManagerConfig::new(&dir);
+        logs_config.defaults = config.log.clone();
+        let (logs, report) = LogManager::open(logs_config)?;
+        for (tp, error) in &report.failed {
+            tracing::error!(partition = %tp, %error, "partition log is damaged and will not be served");
+        }
+        let metadata = LocalMetadataLog::open(&dir.join(METADATA_DIR), MetadataConfig::default())?;
+        let broker = Arc::new(Broker {
+            cluster_id,
+            metadata,
+            replicas: ReplicaManager::new(Arc::new(logs)),
+            next_connection_id: AtomicU64::new(1),
+            producer_ids: Mutex::new((0, 0)),
+            admin: tokio::sync::Mutex::new(()),
+            maintenance: Mutex::new(None),
+            fetch_sessions: Mutex::new(Default::default()),
+            config,
+        });
+        broker.register()?;
+        broker.host_partitions()?;
+        let handle = broker.replicas.logs().spawn_maintenance(
+            broker.config.flush_check_interval,
+            broker.config.retention_check_interval,
+        );
+        *broker
+            .maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        Ok(broker)
+    }
+
+    /// Stops background work and closes every log and the metadata log cleanly.
+    pub fn close(&self) -> Result<(), BrokerError> {
+        self.maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.replicas.logs().close()?;
+        self.metadata.close()?;
+        Ok(())
+    }
+
+    /// Records this broker's address in the metadata if it changed.
+    fn register(&self) -> Result<(), BrokerError> {
+        let addr = &self.config.advertised_addr;
+        let image = self.metadata.image();
+        let current = image.broker(self.config.node_id);
+        if current.is_some_and(|b| b.host == addr.host && b.port == addr.port) {
+            return Ok(());
+        }
+        let record = MetadataRecord::RegisterBroker {
+            node_id: self.config.node_id,
+            host: addr.host.clone(),
+            port: addr.port,
+            rack: None,
+        };
+        self.metadata
+            .commit(vec![record])
+            .map_err(|e| BrokerError::Registration(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Hosts every partition the metadata makes this broker lead, and stops hosting the
+    /// rest. Logs on disk that no topic claims are left alone and reported: they may be data
+    /// whose metadata was lost, which only an operator should delete.
+    pub(crate) fn host_partitions(&self) -> Result<(), BrokerError> {
+        let image = self.metadata.image();
+        let mut wanted = HashSet::new();
+        for topic in image.topics() {
+            let config = topic_config::log_config(&self.config.log, &topic.configs);
+            for partition in &topic.partitions {
+                if partition.leader != self.config.node_id {
+                    continue;
+                }
+                let tp = TopicPartition::new(topic.name.clone(), partition.partition);
+                self.replicas
+                    .become_leader(&tp, partition.leader_epoch, &config)?;
+                wanted.insert(tp);
+            }
+        }
+        for partition in self.replicas.partitions() {
+            if !wanted.contains(partition.topic_partition()) {
+                self.replicas
+                    .delete_partition(partition.topic_partition())?;
+            }
+        }
+        for tp in self.replicas.logs().partitions() {
+            if !wanted.contains(&tp) {
+                tracing::warn!(partition = %tp, "a log on disk belongs to no topic; it is not served");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn data_dir_error(path: &Path, reason: String) -> BrokerError {
+    BrokerError::DataDir {
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// Reads `meta.properties`, checking the node id, or writes it with a new cluster id.
+fn read_or_create_identity(dir: &Path, node_id: i32) -> Result<String, BrokerError> {
+    let path = dir.join(META_PROPERTIES);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let value = |key: &str| {
+                text.lines()
+                    .filter_map(|line| line.split_once('='))
+                    .find(|(k, _)| k.trim() == key)
+                    .map(|(_, v)| v.trim().to_string())
+            };
+            let cluster_id =
+                value("cluster.id").ok_or_else(|| data_dir_error(&path, "no cluster.id".into()))?;
+            let stored: Option<i32> = value("node.id").and_then(|v| v.parse().ok());
+            if stored != Some(node_id) {
+                return Err(data_dir_error(
+                    &path,
+                    format!(
+                        "the data directory belongs to node {}, not node {node_id}",
+                        stored.map_or("(unknown)".to_string(), |n| n.to_string())
+                    ),
+                ));
+            }
+            Ok(cluster_id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cluster_id = new_cluster_id();
+            let text = format!("version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
+            let tmp = path.with_extension("tmp");
+            fs::write(&tmp, text)
+                .and_then(|()| fs::File::open(&tmp)?.sync_all())
+                .and_then(|()| fs::rename(&tmp, &path))
+                .map_err(|e| data_dir_error(&path, e.to_string()))?;
+            Ok(cluster_id)
+        }
+        Err(e) => Err(data_dir_error(&path, e.to_string())),
+    }
+}
+
+/// A Kafka-style cluster id: a random UUID in URL-safe base64 without padding (22 chars).
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits = u128::from_be_bytes(bytes);
+    // 128 bits as 22 six-bit digits, least significant last (the first holds 2 bits).
+    let mut chars = ['A'; 22];
+    for c in chars.iter_mut().rev() {
+        *c = char::from(ALPHABET[(bits & 0x3f) as usize]);
+        bits >>= 6;
+    }
+    chars.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_are_22_url_safe_chars() {
+        let id = new_cluster_id();
+        assert_eq!(id.len(), 22);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_ne!(id, new_cluster_id());
+    }
+
+    #[test]
+    fn identity_is_kept_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = read_or_create_identity(dir.path(), 3).unwrap();
+        assert_eq!(read_or_create_identity(dir.path(), 3).unwrap(), first);
+        let err = read_or_create_identity(dir.path(), 4).unwrap_err();
+        assert!(
+            err.to_string().contains("belongs to node 3, not node 4"),
+            "{err}"
+        );
+    }
+}

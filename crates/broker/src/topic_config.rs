@@ -1,0 +1,142 @@
+//! The topic configs the broker accepts, their defaults, and how they reach a log.
+//!
+//! Log configs (`retention.ms`, `segment.bytes`, ...) are parsed and enforced by the storage
+//! crate's `LogConfig`. A few more Kafka topic configs are accepted because tools set them
+//! routinely, each with the meaning it has on a single node, written next to it below. Any
+//! other name is refused with INVALID_CONFIG rather than stored and silently ignored.
+
+use std::collections::BTreeMap;
+
+use streambus_storage::LogConfig;
+
+/// Configs accepted besides the log configs: name, default, and the values allowed.
+const OTHER_CONFIGS: &[(&str, &str, &[&str])] = &[
+    // The broker keeps batches as the producer compressed them; recompressing on the broker
+    // is not supported, so only the default is accepted.
+    ("compression.type", "producer", &["producer"]),
+    // Enforced on produce with acks=all against the in-sync replicas (one on a single node).
+    ("min.insync.replicas", "1", &[]),
+    // A single node has no other replica to elect, so this has nothing to change.
+    (
+        "unclean.leader.election.enable",
+        "false",
+        &["true", "false"],
+    ),
+];
+
+/// Why a topic config is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidConfig {
+    /// The message for the client.
+    pub message: String,
+}
+
+/// Every topic config name the broker knows, sorted.
+pub fn names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = LogConfig::NAMES.to_vec();
+    names.extend(OTHER_CONFIGS.iter().map(|(name, _, _)| *name));
+    names.sort_unstable();
+    names
+}
+
+/// The default value of a topic config, from the broker's log defaults.
+pub fn default_value(defaults: &LogConfig, name: &str) -> Option<String> {
+    defaults.get(name).or_else(|| {
+        OTHER_CONFIGS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, default, _)| default.to_string())
+    })
+}
+
+/// Checks one config name and value.
+pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
+    if LogConfig::NAMES.contains(&name) {
+        let mut scratch = LogConfig::default();
+        return scratch.set(name, value).map_err(|e| InvalidConfig {
+            message: e.to_string(),
+        });
+    }
+    let Some((_, _, allowed)) = OTHER_CONFIGS.iter().find(|(n, _, _)| *n == name) else {
+        return Err(InvalidConfig {
+            message: format!("unknown topic config {name}"),
+        });
+    };
+    let ok = if allowed.is_empty() {
+        value.trim().parse::<i32>().is_ok_and(|v| v >= 1)
+    } else {
+        allowed.contains(&value.trim())
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidConfig {
+            message: format!("invalid value {value:?} for config {name}"),
+        })
+    }
+}
+
+/// The log config of a topic: the broker defaults with the topic's overrides. Overrides
+/// were validated when they were set; any that are not log configs are skipped.
+pub fn log_config(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
+    let mut config = defaults.clone();
+    for (name, value) in overrides {
+        if LogConfig::NAMES.contains(&name.as_str())
+            && let Err(e) = config.set(name, value)
+        {
+            tracing::warn!(config = %name, %value, error = %e, "ignoring an invalid stored topic config");
+        }
+    }
+    config
+}
+
+/// `min.insync.replicas` of a topic.
+pub fn min_insync_replicas(overrides: &BTreeMap<String, String>) -> i32 {
+    overrides
+        .get("min.insync.replicas")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_configs_and_known_kafka_configs_are_accepted() {
+        assert!(validate("retention.ms", "1000").is_ok());
+        assert!(validate("cleanup.policy", "compact").is_ok());
+        assert!(validate("compression.type", "producer").is_ok());
+        assert!(validate("min.insync.replicas", "2").is_ok());
+        assert!(validate("retention.ms", "soon").is_err());
+        assert!(validate("compression.type", "gzip").is_err());
+        assert!(validate("min.insync.replicas", "0").is_err());
+        assert_eq!(
+            validate("no.such.config", "1").unwrap_err().message,
+            "unknown topic config no.such.config"
+        );
+    }
+
+    #[test]
+    fn defaults_cover_every_name() {
+        let defaults = LogConfig::default();
+        for name in names() {
+            assert!(default_value(&defaults, name).is_some(), "{name}");
+        }
+        assert_eq!(
+            default_value(&defaults, "segment.bytes").as_deref(),
+            Some("1073741824")
+        );
+    }
+
+    #[test]
+    fn overrides_apply_over_defaults() {
+        let overrides = BTreeMap::from([
+            ("retention.ms".to_string(), "5000".to_string()),
+            ("min.insync.replicas".to_string(), "2".to_string()),
+        ]);
+        let config = log_config(&LogConfig::default(), &overrides);
+        assert_eq!(config.retention_ms, 5000);
+        assert_eq!(min_insync_replicas(&overrides), 2);
+    }
+}
