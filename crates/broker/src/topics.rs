@@ -42,6 +42,19 @@ pub(crate) struct CreatedTopic {
     pub configs: BTreeMap<String, String>,
 }
 
+/// The live topic `name`, or UNKNOWN_TOPIC_OR_PARTITION.
+fn existing_topic<'a>(
+    image: &'a streambus_metadata::MetadataImage,
+    name: &str,
+) -> Result<&'a streambus_metadata::TopicImage, KafkaError> {
+    image.topic(name).ok_or_else(|| {
+        invalid(
+            ErrorCode::UnknownTopicOrPartition,
+            format!("topic {name} does not exist"),
+        )
+    })
+}
+
 fn invalid(code: ErrorCode, message: impl Into<String>) -> KafkaError {
     KafkaError::new(code, message)
 }
@@ -212,13 +225,7 @@ impl Broker {
     pub(crate) async fn delete_topic(&self, name: &str) -> Result<Uuid, KafkaError> {
         let _admin = self.admin.lock().await;
         let image = self.metadata.image();
-        let Some(topic) = image.topic(name) else {
-            return Err(invalid(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
-        let id = topic.id;
+        let id = existing_topic(&image, name)?.id;
         self.commit(vec![MetadataRecord::RemoveTopic { topic_id: id }])?;
         self.host_partitions()
             .map_err(|e| invalid(ErrorCode::KafkaStorageError, e.to_string()))?;
@@ -235,12 +242,7 @@ impl Broker {
     ) -> Result<(), KafkaError> {
         let _admin = self.admin.lock().await;
         let image = self.metadata.image();
-        let Some(topic) = image.topic(name) else {
-            return Err(invalid(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
+        let topic = existing_topic(&image, name)?;
         let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(invalid(
@@ -259,16 +261,9 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let node = self.config.node_id;
         let records = (current..count)
-            .map(|partition| MetadataRecord::Partition {
-                topic_id: topic.id,
-                partition,
-                replicas: vec![node],
-                isr: vec![node],
-                leader: node,
-                leader_epoch: 0,
-                partition_epoch: 0,
+            .map(|partition| {
+                MetadataRecord::single_replica_partition(topic.id, partition, self.config.node_id)
             })
             .collect();
         self.commit(records)?;

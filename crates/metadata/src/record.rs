@@ -101,7 +101,20 @@ impl MetadataRecord {
             name: name.into(),
             topic_id,
         });
-        records.extend((0..partitions).map(|partition| MetadataRecord::Partition {
+        records.extend(
+            (0..partitions)
+                .map(|partition| Self::single_replica_partition(topic_id, partition, node_id)),
+        );
+        records
+    }
+
+    /// A new partition whose single replica `node_id` leads it at epoch 0.
+    pub fn single_replica_partition(
+        topic_id: Uuid,
+        partition: i32,
+        node_id: i32,
+    ) -> MetadataRecord {
+        MetadataRecord::Partition {
             topic_id,
             partition,
             replicas: vec![node_id],
@@ -109,8 +122,7 @@ impl MetadataRecord {
             leader: node_id,
             leader_epoch: 0,
             partition_epoch: 0,
-        }));
-        records
+        }
     }
 
     /// A short name of the record's kind, for logs and error messages.

@@ -116,35 +116,25 @@ impl ProducerState {
     /// Decides what to do with a client's batch (one with a producer id).
     pub fn check(&self, header: &BatchHeader) -> Result<Verdict, ProducerError> {
         let producer_id = header.producer_id;
-        let Some(entry) = self.producers.get(&producer_id) else {
-            return if header.base_sequence == 0 {
-                Ok(Verdict::Append)
-            } else {
-                Err(ProducerError::OutOfOrderSequence {
+        let entry = match self.producers.get(&producer_id) {
+            Some(entry) if header.producer_epoch < entry.epoch => {
+                return Err(ProducerError::StaleEpoch {
+                    producer_id,
+                    epoch: header.producer_epoch,
+                    current: entry.epoch,
+                });
+            }
+            Some(entry) if header.producer_epoch == entry.epoch => entry,
+            // A producer new to this partition, or a new epoch of one: it starts at 0.
+            _ if header.base_sequence == 0 => return Ok(Verdict::Append),
+            _ => {
+                return Err(ProducerError::OutOfOrderSequence {
                     producer_id,
                     sequence: header.base_sequence,
                     expected: 0,
-                })
-            };
+                });
+            }
         };
-        if header.producer_epoch < entry.epoch {
-            return Err(ProducerError::StaleEpoch {
-                producer_id,
-                epoch: header.producer_epoch,
-                current: entry.epoch,
-            });
-        }
-        if header.producer_epoch > entry.epoch {
-            return if header.base_sequence == 0 {
-                Ok(Verdict::Append)
-            } else {
-                Err(ProducerError::OutOfOrderSequence {
-                    producer_id,
-                    sequence: header.base_sequence,
-                    expected: 0,
-                })
-            };
-        }
         let last = last_sequence(header);
         if let Some(seen) = entry
             .batches
