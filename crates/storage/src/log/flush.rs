@@ -94,7 +94,7 @@ impl PartitionLog {
     /// Writes the durable offset to the recovery-point checkpoint if it moved, so that the
     /// next unclean start scans only what came after it.
     pub fn checkpoint_recovery_point(&self) -> Result<()> {
-        self.snapshot_producers()?;
+        self.snapshot_producers(false)?;
         let mut flush = self.lock_flush();
         let durable = self.durable_offset();
         if durable != flush.checkpointed {
@@ -108,7 +108,7 @@ impl PartitionLog {
     /// the clean-shutdown marker. Later appends and reads fail with `Closed`.
     pub fn close(&self) -> Result<()> {
         let end = self.flush()?;
-        self.snapshot_producers()?;
+        self.snapshot_producers(true)?;
         {
             let mut state = self.lock();
             if state.closed {

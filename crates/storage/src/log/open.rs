@@ -82,7 +82,7 @@ impl PartitionLog {
         state.log_start_offset = state.log_start_offset.min(end);
         let interval = state.config.index_interval_bytes;
         state.active_mut().set_index_interval(interval);
-        state.producers = producers::rebuild(dir, &state)?;
+        (state.producers, state.producers_snapshotted) = producers::rebuild(dir, &state)?;
 
         // What recovery kept is now made durable, so the recovery point can move to the end.
         for segment in state.segments.values() {

@@ -14,12 +14,19 @@ impl PartitionLog {
         self.lock().producers.entries()
     }
 
-    /// Snapshots the producer state as of the log end, if it changed since the last one.
-    pub(super) fn snapshot_producers(&self) -> Result<()> {
+    /// Snapshots the producer state as of the log end: always with `force` (a clean close,
+    /// so that the next open scans nothing), otherwise once per segment roll, as Kafka does,
+    /// so that recovery after a crash scans at most the active segment's headers.
+    pub(super) fn snapshot_producers(&self, force: bool) -> Result<()> {
         let (offset, state) = {
             let state = self.lock();
             let end = state.log_end_offset();
-            if state.producers_snapshotted == Some(end) || state.producers.entries().is_empty() {
+            let active_base = state.active().base_offset();
+            let due = force
+                || state
+                    .producers_snapshotted
+                    .is_none_or(|at| at < active_base);
+            if !due || state.producers_snapshotted == Some(end) {
                 return Ok(());
             }
             (end, state.producers.clone())
@@ -74,10 +81,15 @@ pub(super) fn check_batches(
 }
 
 /// Rebuilds the producer state of a log: the newest snapshot at or below the log end, then
-/// every batch header after it.
-pub(super) fn rebuild(dir: &std::path::Path, state: &LogState) -> Result<ProducerState> {
+/// every batch header after it. Returns the state and the snapshot's offset, if one was used.
+pub(super) fn rebuild(
+    dir: &std::path::Path,
+    state: &LogState,
+) -> Result<(ProducerState, Option<i64>)> {
     let end = state.log_end_offset();
-    let (from, mut producers) = producer_state::load_snapshot(dir, end)?.unwrap_or_default();
+    let snapshot = producer_state::load_snapshot(dir, end)?;
+    let snapshot_offset = snapshot.as_ref().map(|(offset, _)| *offset);
+    let (from, mut producers) = snapshot.unwrap_or_default();
     for (_, segment) in state
         .segments
         .range(..=from)
@@ -103,5 +115,5 @@ pub(super) fn rebuild(dir: &std::path::Path, state: &LogState) -> Result<Produce
             }
         }
     }
-    Ok(producers)
+    Ok((producers, snapshot_offset))
 }

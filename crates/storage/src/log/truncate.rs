@@ -46,8 +46,7 @@ impl PartitionLog {
         let new_end = state.active_mut().truncate_to(offset)?;
         state.dir_dirty = true;
         producer_state::remove_snapshots_after(&self.dir, new_end)?;
-        state.producers = producers::rebuild(&self.dir, &state)?;
-        state.producers_snapshotted = None;
+        (state.producers, state.producers_snapshotted) = producers::rebuild(&self.dir, &state)?;
         if new_end < state.log_start_offset {
             checkpoint::write_offset(&self.dir, LOG_START_OFFSET, new_end)?;
             state.log_start_offset = new_end;
