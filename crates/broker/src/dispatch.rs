@@ -26,6 +26,15 @@ pub(crate) fn handled(api: ApiKey) -> bool {
             | ApiKey::ListOffsets
             | ApiKey::CreateTopics
             | ApiKey::DeleteTopics
+            | ApiKey::DeleteRecords
+            | ApiKey::InitProducerId
+            | ApiKey::OffsetForLeaderEpoch
+            | ApiKey::DescribeConfigs
+            | ApiKey::AlterConfigs
+            | ApiKey::CreatePartitions
+            | ApiKey::IncrementalAlterConfigs
+            | ApiKey::DescribeCluster
+            | ApiKey::DescribeProducers
     )
 }
 
@@ -68,10 +77,154 @@ pub(crate) async fn handle(
         Request::DeleteTopics(r) => {
             Response::DeleteTopics(handlers::delete_topics::handle(broker, ctx, r).await)
         }
+        Request::DeleteRecords(r) => {
+            Response::DeleteRecords(handlers::delete_records::handle(broker, ctx, r).await)
+        }
+        Request::InitProducerId(r) => {
+            Response::InitProducerId(handlers::init_producer_id::handle(broker, ctx, r).await)
+        }
+        Request::OffsetForLeaderEpoch(r) => Response::OffsetForLeaderEpoch(
+            handlers::offset_for_leader_epoch::handle(broker, ctx, r).await,
+        ),
+        Request::DescribeConfigs(r) => {
+            Response::DescribeConfigs(handlers::describe_configs::handle(broker, ctx, r).await)
+        }
+        Request::AlterConfigs(r) => {
+            Response::AlterConfigs(handlers::alter_configs::handle(broker, ctx, r).await)
+        }
+        Request::CreatePartitions(r) => {
+            Response::CreatePartitions(handlers::create_partitions::handle(broker, ctx, r).await)
+        }
+        Request::IncrementalAlterConfigs(r) => Response::IncrementalAlterConfigs(
+            handlers::incremental_alter_configs::handle(broker, ctx, r).await,
+        ),
+        Request::DescribeCluster(r) => {
+            Response::DescribeCluster(handlers::describe_cluster::handle(broker, ctx, r).await)
+        }
+        Request::DescribeProducers(r) => {
+            Response::DescribeProducers(handlers::describe_producers::handle(broker, ctx, r).await)
+        }
         other => {
             // `supports` lets only handled APIs through; reaching here is a bug, not input.
             return Err(format!("no handler for {:?}", other.api_key()));
         }
     };
     Ok(Some(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use streambus_protocol::messages::{
+        create_partitions_request, delete_records_request, describe_cluster_request,
+        describe_configs_request, describe_producers_request, incremental_alter_configs_request,
+        init_producer_id_request, offset_for_leader_epoch_request,
+    };
+    use streambus_protocol::{encode_response, supported_versions};
+
+    use super::*;
+    use crate::handlers::testing;
+
+    /// Every new handler is routed, and its answers encode at every version advertised.
+    #[tokio::test]
+    async fn admin_handlers_answer_at_every_supported_version() {
+        let (_dir, broker) = testing::broker();
+        testing::create_topic(&broker, "t", 1, &[("retention.ms", "1000")]).await;
+        let requests = vec![
+            Request::DescribeConfigs(describe_configs_request::DescribeConfigsRequest {
+                resources: vec![
+                    describe_configs_request::DescribeConfigsResource {
+                        resource_type: 2,
+                        resource_name: "t".into(),
+                        configuration_keys: None,
+                    },
+                    describe_configs_request::DescribeConfigsResource {
+                        resource_type: 4,
+                        resource_name: "1".into(),
+                        configuration_keys: None,
+                    },
+                ],
+                include_synonyms: true,
+                include_documentation: true,
+            }),
+            Request::IncrementalAlterConfigs(
+                incremental_alter_configs_request::IncrementalAlterConfigsRequest {
+                    resources: vec![incremental_alter_configs_request::AlterConfigsResource {
+                        resource_type: 2,
+                        resource_name: "t".into(),
+                        configs: vec![incremental_alter_configs_request::AlterableConfig {
+                            name: "retention.ms".into(),
+                            config_operation: 0,
+                            value: Some("2000".into()),
+                        }],
+                    }],
+                    validate_only: true,
+                },
+            ),
+            Request::CreatePartitions(create_partitions_request::CreatePartitionsRequest {
+                topics: vec![create_partitions_request::CreatePartitionsTopic {
+                    name: "t".into(),
+                    count: 2,
+                    assignments: None,
+                }],
+                timeout_ms: 1000,
+                validate_only: true,
+            }),
+            Request::DeleteRecords(delete_records_request::DeleteRecordsRequest {
+                topics: vec![delete_records_request::DeleteRecordsTopic {
+                    name: "t".into(),
+                    partitions: vec![delete_records_request::DeleteRecordsPartition {
+                        partition_index: 0,
+                        offset: -1,
+                    }],
+                }],
+                timeout_ms: 1000,
+            }),
+            Request::DescribeCluster(describe_cluster_request::DescribeClusterRequest::default()),
+            Request::OffsetForLeaderEpoch(
+                offset_for_leader_epoch_request::OffsetForLeaderEpochRequest {
+                    replica_id: -1,
+                    topics: vec![offset_for_leader_epoch_request::OffsetForLeaderTopic {
+                        topic: "t".into(),
+                        partitions: vec![
+                            offset_for_leader_epoch_request::OffsetForLeaderPartition {
+                                partition: 0,
+                                current_leader_epoch: -1,
+                                leader_epoch: 0,
+                            },
+                        ],
+                    }],
+                },
+            ),
+            Request::InitProducerId(init_producer_id_request::InitProducerIdRequest {
+                transactional_id: None,
+                transaction_timeout_ms: 1000,
+                producer_id: -1,
+                producer_epoch: -1,
+            }),
+            Request::DescribeProducers(describe_producers_request::DescribeProducersRequest {
+                topics: vec![describe_producers_request::TopicRequest {
+                    name: "t".into(),
+                    partition_indexes: vec![0, 3],
+                }],
+            }),
+        ];
+        for request in requests {
+            let api = request.api_key();
+            assert!(handled(api), "{api:?} is not handled");
+            let (_, range) = supported_versions()
+                .iter()
+                .find(|(key, _)| *key == api)
+                .unwrap();
+            for version in range.min..=range.max {
+                let ctx = testing::ctx(api, version);
+                let response = handle(&broker, &ctx, request.clone())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let mut out = bytes::BytesMut::new();
+                encode_response(&mut out, version, 1, &response)
+                    .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+            }
+        }
+    }
 }

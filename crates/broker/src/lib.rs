@@ -22,7 +22,7 @@ mod topics;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use streambus_metadata::{LocalMetadataLog, MetadataImage, MetadataLog};
+use streambus_metadata::{LocalMetadataLog, MetadataImage, MetadataLog, MetadataRecord};
 use streambus_replication::ReplicaManager;
 use streambus_storage::MaintenanceHandle;
 
@@ -30,6 +30,9 @@ pub use config::{AdvertisedAddr, BrokerConfig, ConfigError};
 pub use context::{ConnectionInfo, RequestContext};
 pub use server::serve;
 pub use startup::BrokerError;
+
+/// Producer ids a broker takes from the metadata at a time.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// A running broker's state, shared by every connection.
 pub struct Broker {
@@ -66,6 +69,33 @@ impl Broker {
     /// The partitions this broker hosts.
     pub fn replicas(&self) -> &ReplicaManager {
         &self.replicas
+    }
+
+    /// Hands out the next producer id of this broker's block. When the block is used up (or
+    /// at the first call after a start) a new block is committed to the metadata first, so
+    /// an id is never handed out twice, across restarts too.
+    pub(crate) fn next_producer_id(&self) -> Result<i64, errors::KafkaError> {
+        let mut ids = self
+            .producer_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ids.0 >= ids.1 {
+            let first = self.metadata.image().next_producer_id();
+            self.commit(vec![MetadataRecord::ProducerIds {
+                node_id: self.config.node_id,
+                first_producer_id: first,
+                block_size: PRODUCER_ID_BLOCK,
+            }])?;
+            *ids = (first, first.saturating_add(PRODUCER_ID_BLOCK));
+            tracing::debug!(
+                first,
+                size = PRODUCER_ID_BLOCK,
+                "took a block of producer ids"
+            );
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
     }
 
     fn lock_fetch_sessions(&self) -> std::sync::MutexGuard<'_, fetch_session::FetchSessions> {

@@ -76,6 +76,23 @@ pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
     }
 }
 
+/// Checks a topic's whole set of overrides: each name and value, then the log config they
+/// make together over the broker defaults (some limits only show in combination, such as a
+/// `segment.bytes` beyond what 32-bit positions address).
+pub fn validate_overrides(
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<(), InvalidConfig> {
+    for (name, value) in overrides {
+        validate(name, value)?;
+    }
+    log_config(defaults, overrides)
+        .validate()
+        .map_err(|e| InvalidConfig {
+            message: e.to_string(),
+        })
+}
+
 /// The log config of a topic: the broker defaults with the topic's overrides. Overrides
 /// were validated when they were set; any that are not log configs are skipped.
 pub fn log_config(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
@@ -115,6 +132,18 @@ mod tests {
             validate("no.such.config", "1").unwrap_err().message,
             "unknown topic config no.such.config"
         );
+    }
+
+    #[test]
+    fn overrides_are_checked_one_by_one_and_together() {
+        let defaults = LogConfig::default();
+        let ok = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        assert!(validate_overrides(&defaults, &ok).is_ok());
+        let unknown = BTreeMap::from([("no.such.config".to_string(), "1".to_string())]);
+        assert!(validate_overrides(&defaults, &unknown).is_err());
+        let huge = BTreeMap::from([("segment.bytes".to_string(), "10000000000".to_string())]);
+        assert!(validate("segment.bytes", "10000000000").is_ok());
+        assert!(validate_overrides(&defaults, &huge).is_err());
     }
 
     #[test]

@@ -272,11 +272,117 @@ impl Broker {
         Ok(())
     }
 
+    /// Replaces the config overrides of topic `name` with what `change` makes of the current
+    /// ones (AlterConfigs and IncrementalAlterConfigs). The new set is checked whole; only
+    /// the differences are committed, in one batch; the hosted partitions then take the new
+    /// log config. `change` runs under the admin lock, so concurrent changes do not lose
+    /// each other's updates.
+    pub(crate) async fn alter_topic_configs(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, KafkaError>,
+    ) -> Result<(), KafkaError> {
+        let _admin = self.admin.lock().await;
+        let image = self.metadata.image();
+        let Some(topic) = image.topic(name) else {
+            return Err(invalid(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        let wanted = change(&topic.configs)?;
+        topic_config::validate_overrides(&self.config.log, &wanted)
+            .map_err(|e| invalid(ErrorCode::InvalidConfig, e.message))?;
+        let records = config_changes(name, &topic.configs, &wanted);
+        if validate_only || records.is_empty() {
+            return Ok(());
+        }
+        self.commit(records)?;
+        self.host_partitions()
+            .map_err(|e| invalid(ErrorCode::KafkaStorageError, e.to_string()))?;
+        tracing::info!(topic = %name, "altered topic configs");
+        Ok(())
+    }
+
     /// Commits metadata records; a refusal or failure becomes the client's error.
     pub(crate) fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, KafkaError> {
         self.metadata.commit(records).map_err(|e| {
             tracing::error!(error = %e, "metadata commit failed");
             invalid(ErrorCode::UnknownServerError, e.to_string())
         })
+    }
+}
+
+/// The config records that turn a topic's overrides `current` into `wanted`: a set for each
+/// new or changed value, a removal for each override that is gone.
+fn config_changes(
+    topic: &str,
+    current: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, String>,
+) -> Vec<MetadataRecord> {
+    let record = |name: &String, value: Option<&String>| MetadataRecord::Config {
+        resource: ConfigResource::Topic(topic.to_string()),
+        name: name.clone(),
+        value: value.cloned(),
+    };
+    let set = wanted
+        .iter()
+        .filter(|(name, value)| current.get(*name) != Some(*value))
+        .map(|(name, value)| record(name, Some(value)));
+    let removed = current
+        .keys()
+        .filter(|name| !wanted.contains_key(*name))
+        .map(|name| record(name, None));
+    set.chain(removed).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn config_changes_set_what_changed_and_remove_what_is_gone() {
+        let current = map(&[("retention.ms", "1"), ("segment.bytes", "1000")]);
+        let wanted = map(&[
+            ("retention.ms", "2"),
+            ("segment.bytes", "1000"),
+            ("segment.ms", "5"),
+        ]);
+        let changes = config_changes("t", &current, &wanted);
+        let summary: Vec<(String, Option<String>)> = changes
+            .into_iter()
+            .map(|r| match r {
+                MetadataRecord::Config {
+                    resource,
+                    name,
+                    value,
+                } => {
+                    assert_eq!(resource, ConfigResource::Topic("t".into()));
+                    (name, value)
+                }
+                other => panic!("unexpected record {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("retention.ms".to_string(), Some("2".to_string())),
+                ("segment.ms".to_string(), Some("5".to_string())),
+            ]
+        );
+        let removal = config_changes("t", &current, &map(&[("segment.bytes", "1000")]));
+        assert!(matches!(
+            &removal[..],
+            [MetadataRecord::Config { name, value: None, .. }] if name == "retention.ms"
+        ));
+        assert!(config_changes("t", &current, &current).is_empty());
     }
 }

@@ -2,10 +2,112 @@
 //! that takes the broker, the request context and the decoded request, and returns the
 //! response to encode at the request's version.
 
+pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
+pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_records;
 pub(crate) mod delete_topics;
+pub(crate) mod describe_cluster;
+pub(crate) mod describe_configs;
+pub(crate) mod describe_producers;
 pub(crate) mod fetch;
+pub(crate) mod incremental_alter_configs;
+pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
+
+/// A real broker in a temporary directory and request contexts, for handler tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use streambus_protocol::ApiKey;
+
+    use crate::context::{ANONYMOUS, ConnectionInfo, RequestContext};
+    use crate::topics::TopicSpec;
+    use crate::{AdvertisedAddr, Broker, BrokerConfig};
+
+    /// A broker (node 1) over a fresh data directory; keep the directory alive with it.
+    pub(crate) fn broker() -> (tempfile::TempDir, Arc<Broker>) {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        (dir, broker)
+    }
+
+    /// A broker over an existing data directory.
+    pub(crate) fn open(dir: &std::path::Path) -> Arc<Broker> {
+        let addr = AdvertisedAddr {
+            host: "127.0.0.1".into(),
+            port: 9092,
+        };
+        Broker::open(BrokerConfig::new(dir, addr)).unwrap()
+    }
+
+    /// The context of a request of `api` at `version`.
+    pub(crate) fn ctx(api: ApiKey, version: i16) -> RequestContext {
+        RequestContext {
+            connection: ConnectionInfo {
+                id: 1,
+                peer: "127.0.0.1:40000".parse().unwrap(),
+                listener: "test",
+                principal: ANONYMOUS.into(),
+            },
+            api_key: api as i16,
+            api_version: version,
+            correlation_id: 1,
+            client_id: Some("test".into()),
+        }
+    }
+
+    /// Creates topic `name` with `partitions` partitions and the given overrides.
+    pub(crate) async fn create_topic(
+        broker: &Broker,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) {
+        let spec = TopicSpec {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+        };
+        broker.create_topic(&spec, false).await.unwrap();
+    }
+
+    /// Appends one batch of `count` records to a partition, from an idempotent producer
+    /// `(id, epoch, base sequence)` if given; returns the base offset.
+    pub(crate) async fn produce(
+        broker: &Broker,
+        topic: &str,
+        partition: i32,
+        producer: Option<(i64, i16, i32)>,
+        count: usize,
+    ) -> i64 {
+        let mut builder = streambus_storage::records::BatchBuilder::new();
+        if let Some((id, epoch, sequence)) = producer {
+            builder = builder.producer(id, epoch, sequence);
+        }
+        for i in 0..count {
+            builder.push_kv(
+                1_000 + i as i64,
+                None,
+                Some(bytes::Bytes::from(format!("value {i}"))),
+                Vec::new(),
+            );
+        }
+        let batch = builder.build().unwrap().freeze();
+        let partition = broker
+            .replicas
+            .partition(&streambus_storage::TopicPartition::new(topic, partition))
+            .unwrap();
+        partition.append(batch).await.unwrap().base_offset
+    }
+}
