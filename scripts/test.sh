@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests need (none beyond gcc and make so far).
-DEBIAN_PACKAGES=(gcc make)
+# Debian packages the build and the tests need: the C toolchain, zlib for librdkafka (the
+# rdkafka crate builds it), and for tests/compat kcat and Python's venv.
+DEBIAN_PACKAGES=(gcc make zlib1g-dev kcat python3-venv)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -47,3 +48,9 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "==> compatibility tests with third-party clients (tests/compat)"
+python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
+cargo build --locked -p streambus
+bash tests/compat/run.sh target/debug/streambus

@@ -35,3 +35,18 @@ pub struct RequestContext {
     /// The client id from the request header.
     pub client_id: Option<String>,
 }
+
+/// Authorized-operations bitfields (Metadata, DescribeCluster), by Kafka's ACL operation
+/// codes. With no authorizer every principal may do everything a resource supports, as in
+/// Kafka; the security issue replaces these with the authorizer's answer.
+pub mod operations {
+    /// The value when the client did not ask for authorized operations.
+    pub const NOT_REQUESTED: i32 = i32::MIN;
+    /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS and
+    /// IDEMPOTENT_WRITE: every operation on the cluster resource.
+    pub const ALL_CLUSTER: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+    /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS:
+    /// every operation on a topic.
+    pub const ALL_TOPIC: i32 =
+        1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
+}

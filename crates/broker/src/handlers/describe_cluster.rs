@@ -14,16 +14,11 @@ use streambus_protocol::messages::describe_cluster_response::{
 
 use crate::Broker;
 use crate::context::RequestContext;
+use crate::context::operations;
 
 /// Kafka's `EndpointType` ids.
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
-/// `cluster_authorized_operations` when the client did not ask for them.
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
-/// The operations Kafka supports on the cluster resource, as a bit field of `AclOperation`
-/// codes: CREATE (5), ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10),
-/// ALTER_CONFIGS (11) and IDEMPOTENT_WRITE (12).
-const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
 
 pub(crate) async fn handle(
     broker: &Broker,
@@ -76,9 +71,9 @@ pub(crate) async fn handle(
         controller_id,
         brokers,
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS
+            operations::ALL_CLUSTER
         } else {
-            OPERATIONS_NOT_REQUESTED
+            operations::NOT_REQUESTED
         },
         ..Default::default()
     }

@@ -9,11 +9,9 @@ use streambus_protocol::messages::metadata_response::{
 };
 
 use crate::Broker;
-use crate::context::RequestContext;
+use crate::context::{RequestContext, operations};
 use crate::topics::TopicSpec;
 
-/// `topic_authorized_operations` when the client did not ask for them.
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 /// Kafka's internal topics.
 const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
 
@@ -25,7 +23,7 @@ pub(crate) async fn handle(
     // Before v4 clients cannot say, and Kafka auto-creates when the broker allows it.
     let allow_create = broker.config.auto_create_topics
         && (ctx.api_version < 4 || request.allow_auto_topic_creation);
-    let topics = match request.topics {
+    let mut topics: Vec<MetadataResponseTopic> = match request.topics {
         None => broker
             .image()
             .topics()
@@ -39,6 +37,14 @@ pub(crate) async fn handle(
             out
         }
     };
+    if request.include_topic_authorized_operations {
+        for topic in topics
+            .iter_mut()
+            .filter(|t| t.error_code == ErrorCode::None.code())
+        {
+            topic.topic_authorized_operations = operations::ALL_TOPIC;
+        }
+    }
     let image = broker.image();
     MetadataResponse {
         brokers: image
@@ -53,7 +59,11 @@ pub(crate) async fn handle(
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: broker.config.node_id,
         topics,
-        cluster_authorized_operations: OPERATIONS_NOT_REQUESTED,
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            operations::ALL_CLUSTER
+        } else {
+            operations::NOT_REQUESTED
+        },
         ..Default::default()
     }
 }
@@ -110,7 +120,7 @@ fn error_topic(
         error_code: code.code(),
         name,
         topic_id,
-        topic_authorized_operations: OPERATIONS_NOT_REQUESTED,
+        topic_authorized_operations: operations::NOT_REQUESTED,
         ..Default::default()
     }
 }
@@ -147,6 +157,6 @@ fn describe(broker: &Broker, topic: &TopicImage) -> MetadataResponseTopic {
                 }
             })
             .collect(),
-        topic_authorized_operations: OPERATIONS_NOT_REQUESTED,
+        topic_authorized_operations: operations::NOT_REQUESTED,
     }
 }
