@@ -33,10 +33,10 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
-                eprintln!("delivery failed: {e}");
-            }
+        if let Err((e, _)) = result
+            && self.failed.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            eprintln!("delivery failed: {e}");
         }
     }
 }

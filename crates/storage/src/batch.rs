@@ -146,8 +146,9 @@ impl BatchError {
         match self {
             BatchError::Truncated { .. }
             | BatchError::InvalidLength { .. }
-            | BatchError::UnsupportedMagic { .. }
             | BatchError::CrcMismatch { .. } => KafkaBatchError::CorruptMessage,
+            // Produce v3+ carries only magic 2; Kafka refuses older batches as invalid.
+            BatchError::UnsupportedMagic { .. } => KafkaBatchError::InvalidRecord,
             BatchError::TooLarge { .. } => KafkaBatchError::MessageTooLarge,
             BatchError::InvalidRecord { .. } => KafkaBatchError::InvalidRecord,
             BatchError::UnknownCompression { .. } => KafkaBatchError::UnsupportedCompressionType,

@@ -17,6 +17,7 @@ use streambus_protocol::messages::fetch_response::{
 };
 use streambus_replication::FetchWaiter;
 use streambus_storage::TopicPartition;
+use streambus_storage::batch::{BatchIter, Compression};
 
 use crate::Broker;
 use crate::context::RequestContext;
@@ -27,6 +28,9 @@ use crate::fetch_session::{SessionPartition, SessionPartitions, SessionRequest};
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// First version that names topics by id.
 const TOPIC_IDS_FROM: i16 = 13;
+/// The first Fetch version that may return zstd batches (KIP-110); older clients get
+/// UNSUPPORTED_COMPRESSION_TYPE for a partition that holds them.
+const ZSTD_FROM_VERSION: i16 = 10;
 
 pub(crate) async fn handle(
     broker: &Broker,
@@ -116,7 +120,8 @@ pub(crate) async fn handle(
             })
             .map(|partition| partition.waiter())
             .collect();
-        let (results, bytes, errors) = read_all(broker, &wanted, request.max_bytes);
+        let (results, bytes, errors) =
+            read_all(broker, &wanted, request.max_bytes, ctx.api_version);
         if bytes >= min_bytes || errors || tokio::time::Instant::now() >= deadline {
             break results;
         }
@@ -177,6 +182,7 @@ fn read_all(
     broker: &Broker,
     wanted: &SessionPartitions,
     max_bytes: i32,
+    version: i16,
 ) -> (Vec<PartitionData>, i64, bool) {
     let mut remaining = i64::from(max_bytes.max(0));
     let mut total = 0i64;
@@ -184,7 +190,7 @@ fn read_all(
     let mut out = Vec::with_capacity(wanted.len());
     for ((topic, index), state) in wanted {
         let tp = TopicPartition::new(topic.clone(), *index);
-        let data = read_one(broker, &tp, state, remaining, total == 0);
+        let data = read_one(broker, &tp, state, remaining, total == 0, version);
         if data.error_code != ErrorCode::None.code() {
             errors = true;
         }
@@ -202,6 +208,7 @@ fn read_one(
     state: &SessionPartition,
     remaining: i64,
     first_with_data: bool,
+    version: i16,
 ) -> PartitionData {
     let Some(partition) = broker.replicas.partition(tp) else {
         return error_data(tp.partition, ErrorCode::UnknownTopicOrPartition);
@@ -233,6 +240,9 @@ fn read_one(
         return data;
     }
     match partition.read(state.fetch_offset, limit.max(1) as usize) {
+        Ok(read) if version < ZSTD_FROM_VERSION && holds_zstd(&read.records) => {
+            data.error_code = ErrorCode::UnsupportedCompressionType.code();
+        }
         Ok(read) => {
             let too_big = read.records.len() as i64 > limit && !first_with_data;
             if !too_big {
@@ -248,6 +258,11 @@ fn read_one(
         }
     }
     data
+}
+
+/// Whether any batch in `records` is zstd-compressed.
+fn holds_zstd(records: &[u8]) -> bool {
+    BatchIter::new(records).any(|(header, _)| header.compression() == Ok(Compression::Zstd))
 }
 
 fn error_data(partition: i32, code: ErrorCode) -> PartitionData {

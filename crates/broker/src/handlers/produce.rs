@@ -12,12 +12,15 @@ use streambus_protocol::messages::produce_response::{
     PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 use streambus_storage::TopicPartition;
-use streambus_storage::batch::{ProduceLimits, validate_produce};
+use streambus_storage::batch::{Compression, ProduceLimits, validate_produce};
 
 use crate::Broker;
 use crate::context::RequestContext;
 use crate::errors::KafkaError;
 use crate::topic_config;
+
+/// The first Produce version that may carry zstd batches (KIP-110).
+const ZSTD_FROM_VERSION: i16 = 7;
 
 pub(crate) async fn handle(
     broker: &Broker,
@@ -47,7 +50,7 @@ pub(crate) async fn handle(
             async move {
                 match refusal {
                     Some(error) => error_response(data.index, error),
-                    None => append(broker, &name, data, acks).await,
+                    None => append(broker, &name, data, acks, ctx.api_version).await,
                 }
             }
         });
@@ -71,6 +74,7 @@ async fn append(
     topic: &str,
     data: PartitionProduceData,
     acks: i16,
+    ctx_version: i16,
 ) -> PartitionProduceResponse {
     let tp = TopicPartition::new(topic, data.index);
     let Some(partition) = broker.replicas.partition(&tp) else {
@@ -99,6 +103,18 @@ async fn append(
                 KafkaError::new(
                     ErrorCode::InvalidRecord,
                     "a produce request must hold exactly one record batch per partition",
+                ),
+            );
+        }
+        Ok(validated)
+            if ctx_version < ZSTD_FROM_VERSION
+                && validated.first.compression() == Ok(Compression::Zstd) =>
+        {
+            return error_response(
+                data.index,
+                KafkaError::new(
+                    ErrorCode::UnsupportedCompressionType,
+                    format!("zstd needs Produce v{ZSTD_FROM_VERSION} or later"),
                 ),
             );
         }
