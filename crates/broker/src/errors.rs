@@ -24,6 +24,14 @@ impl KafkaError {
         }
     }
 
+    /// The error code and message fields of a response for `result`.
+    pub fn fields(result: Result<(), KafkaError>) -> (i16, Option<String>) {
+        match result {
+            Ok(()) => (ErrorCode::None.code(), None),
+            Err(e) => (e.code.code(), e.message),
+        }
+    }
+
     /// A code alone.
     pub fn code(code: ErrorCode) -> Self {
         KafkaError {

@@ -6,7 +6,7 @@
 //! INVALID_CONFIG, and then nothing of the resource changes. Broker resources are refused:
 //! dynamic broker configs are not supported (see `incremental_alter_configs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::alter_configs_request::{
@@ -27,16 +27,16 @@ pub(crate) async fn handle(
     _ctx: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let mut counts: HashMap<(i8, String), usize> = HashMap::new();
-    for r in &request.resources {
-        *counts
-            .entry((r.resource_type, r.resource_name.clone()))
-            .or_default() += 1;
-    }
+    let repeated = super::repeated(
+        request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.clone())),
+    );
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let key = (resource.resource_type, resource.resource_name.clone());
-        let result = if counts.get(&key).copied().unwrap_or(0) > 1 {
+        let result = if repeated.contains(&key) {
             Err(KafkaError::new(
                 ErrorCode::InvalidRequest,
                 "each resource must appear at most once",
@@ -44,10 +44,7 @@ pub(crate) async fn handle(
         } else {
             alter(broker, &resource, request.validate_only).await
         };
-        let (error_code, error_message) = match result {
-            Ok(()) => (ErrorCode::None.code(), None),
-            Err(e) => (e.code.code(), e.message),
-        };
+        let (error_code, error_message) = KafkaError::fields(result);
         responses.push(AlterConfigsResourceResponse {
             error_code,
             error_message,

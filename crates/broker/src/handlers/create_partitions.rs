@@ -8,8 +8,6 @@
 //! partitions are led by this broker, so an assignment must also be exactly this node
 //! (the only registered broker of a single node).
 
-use std::collections::HashSet;
-
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::create_partitions_request::{
     CreatePartitionsRequest, CreatePartitionsTopic,
@@ -27,13 +25,7 @@ pub(crate) async fn handle(
     _ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<String> = request
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.as_str()))
-        .map(|t| t.name.clone())
-        .collect();
+    let duplicates = super::repeated(request.topics.iter().map(|t| t.name.clone()));
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = if duplicates.contains(&topic.name) {

@@ -1,8 +1,6 @@
 //! CreateTopics (key 19): create topics with partitions, replication factor, replica
 //! assignments and configs, or only validate them.
 
-use std::collections::HashSet;
-
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::create_topics_request::CreateTopicsRequest;
 use streambus_protocol::messages::create_topics_response::{
@@ -23,13 +21,7 @@ pub(crate) async fn handle(
     ctx: &RequestContext,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<String> = request
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.clone()))
-        .map(|t| t.name.clone())
-        .collect();
+    let duplicates = super::repeated(request.topics.iter().map(|t| t.name.clone()));
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         if duplicates.contains(&topic.name) {

@@ -11,7 +11,7 @@
 //! static configuration, and a dynamic override stored in the metadata would not reach the
 //! logs yet. Storing a config that has no effect would be worse than refusing it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::incremental_alter_configs_request::{
@@ -78,16 +78,16 @@ pub(crate) async fn handle(
     _ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let mut counts: HashMap<(i8, String), usize> = HashMap::new();
-    for r in &request.resources {
-        *counts
-            .entry((r.resource_type, r.resource_name.clone()))
-            .or_default() += 1;
-    }
+    let repeated = super::repeated(
+        request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.clone())),
+    );
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let key = (resource.resource_type, resource.resource_name.clone());
-        let result = if counts.get(&key).copied().unwrap_or(0) > 1 {
+        let result = if repeated.contains(&key) {
             Err(KafkaError::new(
                 ErrorCode::InvalidRequest,
                 "each resource must appear at most once",
@@ -95,10 +95,7 @@ pub(crate) async fn handle(
         } else {
             alter(broker, &resource, request.validate_only).await
         };
-        let (error_code, error_message) = match result {
-            Ok(()) => (ErrorCode::None.code(), None),
-            Err(e) => (e.code.code(), e.message),
-        };
+        let (error_code, error_message) = KafkaError::fields(result);
         responses.push(AlterConfigsResourceResponse {
             error_code,
             error_message,

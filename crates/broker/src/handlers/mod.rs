@@ -3,6 +3,9 @@
 //! response to encode at the request's version.
 
 pub(crate) mod alter_configs;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
 pub(crate) mod api_versions;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
@@ -110,4 +113,18 @@ pub(crate) mod testing {
             .unwrap();
         partition.append(batch).await.unwrap().base_offset
     }
+}
+
+/// The keys that appear more than once: requests that name a resource twice are refused
+/// for that resource, as Kafka does.
+pub(crate) fn repeated<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> HashSet<K> {
+    let mut counts: HashMap<K, usize> = HashMap::new();
+    for key in keys {
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|(key, _)| key)
+        .collect()
 }
