@@ -23,6 +23,20 @@ pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 
 /// A real broker in a temporary directory and request contexts, for handler tests.
+/// The keys that appear more than once: requests that name a resource twice are refused
+/// for that resource, as Kafka does.
+pub(crate) fn repeated<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> HashSet<K> {
+    let mut counts: HashMap<K, usize> = HashMap::new();
+    for key in keys {
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|(key, _)| key)
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use std::sync::Arc;
@@ -113,18 +127,4 @@ pub(crate) mod testing {
             .unwrap();
         partition.append(batch).await.unwrap().base_offset
     }
-}
-
-/// The keys that appear more than once: requests that name a resource twice are refused
-/// for that resource, as Kafka does.
-pub(crate) fn repeated<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> HashSet<K> {
-    let mut counts: HashMap<K, usize> = HashMap::new();
-    for key in keys {
-        *counts.entry(key).or_default() += 1;
-    }
-    counts
-        .into_iter()
-        .filter(|(_, count)| *count > 1)
-        .map(|(key, _)| key)
-        .collect()
 }
