@@ -22,7 +22,6 @@ pub(crate) mod metadata;
 pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 
-/// A real broker in a temporary directory and request contexts, for handler tests.
 /// The keys that appear more than once: requests that name a resource twice are refused
 /// for that resource, as Kafka does.
 pub(crate) fn repeated<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> HashSet<K> {
@@ -37,6 +36,7 @@ pub(crate) fn repeated<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> HashS
         .collect()
 }
 
+/// A real broker in a temporary directory and request contexts, for handler tests.
 #[cfg(test)]
 pub(crate) mod testing {
     use std::sync::Arc;
