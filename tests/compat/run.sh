@@ -5,7 +5,8 @@
 #   tests/compat/run.sh PATH/TO/streambus
 #
 # Builds nothing: starts the given binary on free loopback ports with a temporary data
-# directory and --auto-create-topics, waits for /health/ready, runs kcat_test.sh and then
+# directory, --auto-create-topics and quick group rebalances (the STREAMBUS_GROUP_* and
+# STREAMBUS_OFFSETS_* exports below), waits for /health/ready, runs kcat_test.sh and then
 # the pytest files with STREAMBUS_BOOTSTRAP set, stops the broker with SIGTERM, and exits
 # non-zero if any of that failed. The Python clients come from .venv at the repository root
 # (scripts/test.sh installs tests/compat/requirements.txt there); set PYTHON to use another
@@ -50,6 +51,11 @@ http_status() {
   echo "${2:-}"
 }
 
+# Group coordinator settings for tests: no initial rebalance delay (Kafka's default is 3 s),
+# session timeouts down to 1 s, and a small __consumer_offsets.
+export STREAMBUS_GROUP_INITIAL_REBALANCE_DELAY_MS=0
+export STREAMBUS_GROUP_MIN_SESSION_TIMEOUT_MS=1000
+export STREAMBUS_OFFSETS_TOPIC_NUM_PARTITIONS=5
 STREAMBUS_LOG=info "$bin" serve --data-dir "$work/data" \
   --kafka-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --auto-create-topics 2>"$log" &
 pid=$!
@@ -87,7 +93,8 @@ fi
 
 echo "==> compat: pytest"
 cd "$here"
-timeout 150 "$python" -m pytest -p no:cacheprovider -rfE kafka_python_test.py confluent_kafka_test.py
+timeout 210 "$python" -m pytest -p no:cacheprovider -rfE kafka_python_test.py confluent_kafka_test.py \
+  kafka_python_groups_test.py confluent_kafka_groups_test.py
 [ $? -eq 0 ] || failed=1
 
 # Stop the broker; say something only if it does not stop cleanly, so that pytest's summary

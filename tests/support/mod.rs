@@ -3,6 +3,8 @@
 //! and a raw Kafka wire connection whose every read has a timeout.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod groups;
+
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

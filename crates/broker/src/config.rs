@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use streambus_coordinator::GroupConfig;
+use streambus_coordinator::runtime::DEFAULT_OFFSETS_PARTITIONS;
 use streambus_protocol::frame::DEFAULT_MAX_FRAME_SIZE;
 use streambus_storage::LogConfig;
 use thiserror::Error;
@@ -31,6 +33,10 @@ pub struct BrokerConfig {
     pub flush_check_interval: Duration,
     /// `log.retention.check.interval.ms`: how often retention and compaction run.
     pub retention_check_interval: Duration,
+    /// The group coordinator's settings (`group.*`, `offsets.retention.minutes`, ...).
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created.
+    pub offsets_topic_num_partitions: i32,
 }
 
 /// A host and port as clients should reach the broker.
@@ -85,6 +91,9 @@ pub enum ConfigError {
     /// A log default is invalid.
     #[error(transparent)]
     Log(#[from] streambus_storage::ConfigError),
+    /// A group coordinator setting is invalid.
+    #[error(transparent)]
+    Group(#[from] streambus_coordinator::ConfigError),
 }
 
 impl BrokerConfig {
@@ -101,6 +110,8 @@ impl BrokerConfig {
             log: LogConfig::default(),
             flush_check_interval: Duration::from_secs(1),
             retention_check_interval: Duration::from_secs(300),
+            group: GroupConfig::default(),
+            offsets_topic_num_partitions: DEFAULT_OFFSETS_PARTITIONS,
         }
     }
 
@@ -135,7 +146,18 @@ impl BrokerConfig {
         if self.flush_check_interval.is_zero() || self.retention_check_interval.is_zero() {
             return invalid("maintenance interval", "must be positive".into());
         }
+        if !(1..=crate::topics::MAX_PARTITIONS).contains(&self.offsets_topic_num_partitions) {
+            return invalid(
+                "offsets.topic.num.partitions",
+                format!(
+                    "{} is outside [1, {}]",
+                    self.offsets_topic_num_partitions,
+                    crate::topics::MAX_PARTITIONS
+                ),
+            );
+        }
         self.log.validate()?;
+        self.group.validate()?;
         Ok(())
     }
 }

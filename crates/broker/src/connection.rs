@@ -118,9 +118,8 @@ async fn serve(
                 }
             };
             match dispatch::handle(broker, &ctx, request).await {
-                Ok(Some(response)) => (header.api_version, response),
-                Ok(None) => continue,
-                Err(reason) => return Close::Refused(reason),
+                Some(response) => (header.api_version, response),
+                None => continue,
             }
         };
         output.clear();

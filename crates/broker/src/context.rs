@@ -49,4 +49,6 @@ pub mod operations {
     /// every operation on a topic.
     pub const ALL_TOPIC: i32 =
         1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
+    /// READ, DELETE and DESCRIBE: every operation on a group.
+    pub const ALL_GROUP: i32 = 1 << 3 | 1 << 6 | 1 << 8;
 }

@@ -14,8 +14,7 @@ pub(crate) fn supports(api: ApiKey, version: i16) -> bool {
             .any(|(key, range)| *key == api && range.contains(version))
 }
 
-/// The APIs with a handler. The codec knows more (the group APIs) than the broker serves
-/// yet; ApiVersions advertises only these.
+/// The APIs with a handler; ApiVersions advertises only these.
 pub(crate) fn handled(api: ApiKey) -> bool {
     matches!(
         api,
@@ -35,6 +34,17 @@ pub(crate) fn handled(api: ApiKey) -> bool {
             | ApiKey::IncrementalAlterConfigs
             | ApiKey::DescribeCluster
             | ApiKey::DescribeProducers
+            | ApiKey::FindCoordinator
+            | ApiKey::JoinGroup
+            | ApiKey::SyncGroup
+            | ApiKey::Heartbeat
+            | ApiKey::LeaveGroup
+            | ApiKey::OffsetCommit
+            | ApiKey::OffsetFetch
+            | ApiKey::OffsetDelete
+            | ApiKey::ListGroups
+            | ApiKey::DescribeGroups
+            | ApiKey::DeleteGroups
     )
 }
 
@@ -50,22 +60,21 @@ pub(crate) fn unsupported_version(api: ApiKey, _version: i16) -> Option<(i16, Re
     })
 }
 
-/// Runs the handler of `request`. `Ok(None)` means no response is sent (Produce with
-/// acks=0); `Err` closes the connection.
+/// Runs the handler of `request`. `None` means no response is sent (Produce with acks=0).
 pub(crate) async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: Request,
-) -> Result<Option<Response>, String> {
+) -> Option<Response> {
     let response = match request {
         Request::ApiVersions(r) => Response::ApiVersions(handlers::api_versions::handle(ctx, r)),
         Request::Metadata(r) => {
             Response::Metadata(handlers::metadata::handle(broker, ctx, r).await)
         }
         Request::Produce(r) => {
-            return Ok(handlers::produce::handle(broker, ctx, r)
+            return handlers::produce::handle(broker, ctx, r)
                 .await
-                .map(Response::Produce));
+                .map(Response::Produce);
         }
         Request::Fetch(r) => Response::Fetch(handlers::fetch::handle(broker, ctx, r).await),
         Request::ListOffsets(r) => {
@@ -104,12 +113,41 @@ pub(crate) async fn handle(
         Request::DescribeProducers(r) => {
             Response::DescribeProducers(handlers::describe_producers::handle(broker, ctx, r).await)
         }
-        other => {
-            // `supports` lets only handled APIs through; reaching here is a bug, not input.
-            return Err(format!("no handler for {:?}", other.api_key()));
+        Request::FindCoordinator(r) => {
+            Response::FindCoordinator(handlers::find_coordinator::handle(broker, ctx, r).await)
+        }
+        Request::JoinGroup(r) => {
+            Response::JoinGroup(handlers::join_group::handle(broker, ctx, r).await)
+        }
+        Request::SyncGroup(r) => {
+            Response::SyncGroup(handlers::sync_group::handle(broker, ctx, r).await)
+        }
+        Request::Heartbeat(r) => {
+            Response::Heartbeat(handlers::heartbeat::handle(broker, ctx, r).await)
+        }
+        Request::LeaveGroup(r) => {
+            Response::LeaveGroup(handlers::leave_group::handle(broker, ctx, r).await)
+        }
+        Request::OffsetCommit(r) => {
+            Response::OffsetCommit(handlers::offset_commit::handle(broker, ctx, r).await)
+        }
+        Request::OffsetFetch(r) => {
+            Response::OffsetFetch(handlers::offset_fetch::handle(broker, ctx, r).await)
+        }
+        Request::OffsetDelete(r) => {
+            Response::OffsetDelete(handlers::offset_delete::handle(broker, ctx, r).await)
+        }
+        Request::ListGroups(r) => {
+            Response::ListGroups(handlers::list_groups::handle(broker, ctx, r).await)
+        }
+        Request::DescribeGroups(r) => {
+            Response::DescribeGroups(handlers::describe_groups::handle(broker, ctx, r).await)
+        }
+        Request::DeleteGroups(r) => {
+            Response::DeleteGroups(handlers::delete_groups::handle(broker, ctx, r).await)
         }
     };
-    Ok(Some(response))
+    Some(response)
 }
 
 #[cfg(test)]
@@ -217,10 +255,7 @@ mod tests {
                 .unwrap();
             for version in range.min..=range.max {
                 let ctx = testing::ctx(api, version);
-                let response = handle(&broker, &ctx, request.clone())
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let response = handle(&broker, &ctx, request.clone()).await.unwrap();
                 let mut out = bytes::BytesMut::new();
                 encode_response(&mut out, version, 1, &response)
                     .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));

@@ -13,6 +13,7 @@ mod context;
 mod dispatch;
 mod errors;
 mod fetch_session;
+mod groups;
 mod handlers;
 mod server;
 mod startup;
@@ -22,12 +23,14 @@ mod topics;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+use streambus_coordinator::GroupCoordinator;
 use streambus_metadata::{LocalMetadataLog, MetadataImage, MetadataLog, MetadataRecord};
 use streambus_replication::ReplicaManager;
 use streambus_storage::MaintenanceHandle;
 
 pub use config::{AdvertisedAddr, BrokerConfig, ConfigError};
 pub use context::{ConnectionInfo, RequestContext};
+pub use groups::PartitionLag;
 pub use server::serve;
 pub use startup::BrokerError;
 
@@ -48,6 +51,8 @@ pub struct Broker {
     admin: tokio::sync::Mutex<()>,
     maintenance: Mutex<Option<MaintenanceHandle>>,
     fetch_sessions: Mutex<fetch_session::FetchSessions>,
+    /// The consumer groups of the `__consumer_offsets` partitions this broker leads.
+    groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {

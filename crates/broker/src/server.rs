@@ -28,6 +28,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
+    broker.groups().start_timers().await;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -62,6 +63,9 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
+    // Parked JoinGroup and SyncGroup requests would otherwise hold their connections until
+    // the rebalance ends; they are answered COORDINATOR_NOT_AVAILABLE and clients retry.
+    broker.groups().shutdown();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })

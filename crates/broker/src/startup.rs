@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use streambus_coordinator::GroupCoordinator;
 use streambus_metadata::{
     LocalMetadataLog, MetadataConfig, MetadataError, MetadataLog, MetadataRecord,
 };
@@ -39,6 +40,9 @@ pub enum BrokerError {
     /// A partition could not be hosted.
     #[error(transparent)]
     Replication(#[from] ReplicationError),
+    /// The consumer groups could not be loaded from `__consumer_offsets`.
+    #[error(transparent)]
+    Groups(#[from] streambus_coordinator::runtime::LoadError),
     /// The metadata refused a record the broker wrote at start.
     #[error("metadata refused the broker's registration: {0}")]
     Registration(String),
@@ -76,10 +80,15 @@ impl Broker {
             admin: tokio::sync::Mutex::new(()),
             maintenance: Mutex::new(None),
             fetch_sessions: Mutex::new(Default::default()),
+            groups: GroupCoordinator::new(
+                config.group.clone(),
+                config.offsets_topic_num_partitions,
+            ),
             config,
         });
         broker.register()?;
         broker.host_partitions()?;
+        broker.load_groups()?;
         let handle = broker.replicas.logs().spawn_maintenance(
             broker.config.flush_check_interval,
             broker.config.retention_check_interval,
@@ -93,6 +102,7 @@ impl Broker {
 
     /// Stops background work and closes every log and the metadata log cleanly.
     pub fn close(&self) -> Result<(), BrokerError> {
+        self.groups.shutdown();
         self.maintenance
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

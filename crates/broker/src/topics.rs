@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use streambus_coordinator::OFFSETS_TOPIC;
 use streambus_metadata::{ConfigResource, MetadataLog, MetadataRecord};
 use streambus_protocol::ErrorCode;
 use streambus_storage::{TopicPartition, is_legal_topic_name};
@@ -19,6 +20,14 @@ use crate::{Broker, topic_config};
 
 /// The most partitions one topic may have: each is a directory with open files.
 pub(crate) const MAX_PARTITIONS: i32 = 10_000;
+
+/// Kafka's internal topics: clients may read them but not write or delete them.
+const INTERNAL_TOPICS: &[&str] = &[OFFSETS_TOPIC, "__transaction_state"];
+
+/// Whether `name` is one of Kafka's internal topics.
+pub(crate) fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
 
 /// A topic to create, as CreateTopics (or auto-creation) asks for it.
 #[derive(Debug, Clone)]

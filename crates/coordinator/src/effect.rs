@@ -44,6 +44,8 @@ pub enum Response {
     Fetch(FetchResponse),
     /// OffsetDelete.
     DeleteOffsets(DeleteOffsetsResponse),
+    /// DeleteGroups: the error code for this group.
+    Delete(i16),
 }
 
 /// A member as the leader sees it in its JoinGroup response.
@@ -217,4 +219,39 @@ pub enum Record {
     Offsets(Vec<(TopicPartition, CommittedOffset)>),
     /// Offsets removed (deleted or expired): tombstones for their keys.
     OffsetTombstones(Vec<TopicPartition>),
+}
+
+impl Response {
+    /// The same response failed with `error_code` everywhere it carries one, for a response
+    /// whose records could not be written: the client retries instead of trusting it.
+    pub fn with_error(self, error_code: i16) -> Response {
+        match self {
+            Response::Join(r) => Response::Join(JoinResponse::error(error_code, &r.member_id)),
+            Response::Sync(_) => Response::Sync(SyncResponse::error(error_code)),
+            Response::Heartbeat(_) => Response::Heartbeat(HeartbeatResponse { error_code }),
+            Response::Leave(r) => Response::Leave(LeaveResponse {
+                error_code,
+                members: r.members,
+            }),
+            Response::Commit(r) => Response::Commit(CommitResponse {
+                partitions: r
+                    .partitions
+                    .into_iter()
+                    .map(|p| PartitionError {
+                        partition: p.partition,
+                        error_code,
+                    })
+                    .collect(),
+            }),
+            Response::Fetch(_) => Response::Fetch(FetchResponse {
+                error_code,
+                partitions: Vec::new(),
+            }),
+            Response::DeleteOffsets(_) => Response::DeleteOffsets(DeleteOffsetsResponse {
+                error_code,
+                partitions: Vec::new(),
+            }),
+            Response::Delete(_) => Response::Delete(error_code),
+        }
+    }
 }

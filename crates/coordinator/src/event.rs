@@ -43,6 +43,11 @@ pub enum Event {
     FetchOffsets(FetchOffsets),
     /// An OffsetDelete request for this group.
     DeleteOffsets(DeleteOffsets),
+    /// A DeleteGroups request naming this group.
+    DeleteGroup {
+        /// Where the response goes.
+        request_id: RequestId,
+    },
     /// The timer from the last [`crate::Effect::ScheduleTimer`] fired (early or spurious
     /// ticks are harmless).
     Tick,

@@ -92,6 +92,7 @@ impl Group {
             Event::CommitOffsets(commit) => self.on_commit(commit, now_ms, &mut out),
             Event::FetchOffsets(fetch) => self.on_fetch(fetch, &mut out),
             Event::DeleteOffsets(delete) => self.on_delete_offsets(delete, &mut out),
+            Event::DeleteGroup { request_id } => self.on_delete(request_id, now_ms, &mut out),
             Event::Tick => self.on_tick(now_ms, &mut out),
         }
         self.reschedule(&mut out);

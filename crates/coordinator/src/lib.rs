@@ -2,7 +2,7 @@
 //!
 //! A [`Group`] is one consumer group. The runtime (the broker's group coordinator, a later
 //! session) feeds it [`Event`]s — JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch, OffsetDelete and timer ticks — together with the current time in milliseconds,
+//! OffsetFetch, OffsetDelete, DeleteGroups and timer ticks — together with the current time in milliseconds,
 //! and gets back [`Effect`]s to carry out in order:
 //!
 //! - [`Effect::Persist`]: write a [`Record`] to `__consumer_offsets` (ARCHITECTURE decision 6).
@@ -17,6 +17,7 @@
 //! which is what the tests assert.
 
 mod config;
+mod delete;
 mod effect;
 pub mod errors;
 mod event;
@@ -26,7 +27,10 @@ mod join;
 mod leave;
 mod member;
 mod offsets;
+mod restore;
+pub mod runtime;
 mod state;
+pub mod stored;
 mod subscription;
 mod sync;
 mod timers;
@@ -44,5 +48,6 @@ pub use event::{
 pub use group::Group;
 pub use member::Member;
 pub use offsets::CommittedOffset;
+pub use runtime::{GroupCoordinator, NotServed, OFFSETS_TOPIC};
 pub use state::GroupState;
 pub use subscription::subscribed_topics;

@@ -53,6 +53,13 @@ pub struct FileConfig {
     num_partitions: Option<i32>,
     default_replication_factor: Option<i16>,
     socket_request_max_bytes: Option<usize>,
+    group_initial_rebalance_delay_ms: Option<u32>,
+    group_min_session_timeout_ms: Option<u32>,
+    group_max_session_timeout_ms: Option<u32>,
+    group_max_size: Option<usize>,
+    offsets_retention_minutes: Option<u64>,
+    offsets_topic_num_partitions: Option<i32>,
+    offset_metadata_max_bytes: Option<usize>,
     /// Topic config defaults, by Kafka name.
     #[serde(default)]
     log: BTreeMap<String, toml::Value>,
@@ -116,13 +123,13 @@ impl ServeConfig {
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let advertised = args
             .advertised_kafka_addr
-            .or(file.advertised_kafka_addr)
+            .or(file.advertised_kafka_addr.clone())
             .or(env("ADVERTISED_KAFKA_ADDR"))
             .map(|s| s.parse::<AdvertisedAddr>())
             .transpose()?;
         let data_dir = args
             .data_dir
-            .or(file.data_dir)
+            .or(file.data_dir.clone())
             .or(env("DATA_DIR").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("./data"));
         let mut broker = BrokerConfig::new(data_dir, AdvertisedAddr::from(kafka_addr));
@@ -151,6 +158,7 @@ impl ServeConfig {
         {
             broker.socket_request_max_bytes = bytes;
         }
+        apply_group_settings(&file, &mut broker)?;
         for (name, value) in &file.log {
             let value = match value {
                 toml::Value::String(s) => s.clone(),
@@ -173,6 +181,51 @@ impl ServeConfig {
     }
 }
 
+/// The group coordinator's settings, each from the file or else the environment.
+fn apply_group_settings(file: &FileConfig, broker: &mut BrokerConfig) -> Result<()> {
+    fn setting<T: Copy + std::str::FromStr>(file: Option<T>, env_name: &str) -> Result<Option<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        Ok(file.or(env_parsed(env_name)?))
+    }
+    let group = &mut broker.group;
+    if let Some(v) = setting(
+        file.group_initial_rebalance_delay_ms,
+        "GROUP_INITIAL_REBALANCE_DELAY_MS",
+    )? {
+        group.initial_rebalance_delay_ms = v;
+    }
+    if let Some(v) = setting(
+        file.group_min_session_timeout_ms,
+        "GROUP_MIN_SESSION_TIMEOUT_MS",
+    )? {
+        group.min_session_timeout_ms = v;
+    }
+    if let Some(v) = setting(
+        file.group_max_session_timeout_ms,
+        "GROUP_MAX_SESSION_TIMEOUT_MS",
+    )? {
+        group.max_session_timeout_ms = v;
+    }
+    if let Some(v) = setting(file.group_max_size, "GROUP_MAX_SIZE")? {
+        group.group_max_size = v;
+    }
+    if let Some(v) = setting(file.offsets_retention_minutes, "OFFSETS_RETENTION_MINUTES")? {
+        group.offsets_retention_ms = v.saturating_mul(60_000);
+    }
+    if let Some(v) = setting(file.offset_metadata_max_bytes, "OFFSET_METADATA_MAX_BYTES")? {
+        group.offset_metadata_max_bytes = v;
+    }
+    if let Some(v) = setting(
+        file.offsets_topic_num_partitions,
+        "OFFSETS_TOPIC_NUM_PARTITIONS",
+    )? {
+        broker.offsets_topic_num_partitions = v;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +242,43 @@ mod tests {
         assert_eq!(config.broker.node_id, 1);
         assert_eq!(config.broker.log.retention_ms, 604_800_000);
         assert_eq!(config.broker.num_partitions, 1);
+        assert_eq!(config.broker.group.initial_rebalance_delay_ms, 3000);
+        assert_eq!(
+            config.broker.group.offsets_retention_ms,
+            7 * 24 * 60 * 60_000
+        );
+        assert_eq!(config.broker.offsets_topic_num_partitions, 50);
+    }
+
+    #[test]
+    fn group_settings_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "group_initial_rebalance_delay_ms = 0\ngroup_min_session_timeout_ms = 1000\n\
+             offsets_retention_minutes = 2\noffsets_topic_num_partitions = 3\n",
+        )
+        .unwrap();
+        let config = ServeConfig::assemble(ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.broker.group.initial_rebalance_delay_ms, 0);
+        assert_eq!(config.broker.group.min_session_timeout_ms, 1000);
+        assert_eq!(config.broker.group.offsets_retention_ms, 120_000);
+        assert_eq!(config.broker.offsets_topic_num_partitions, 3);
+        std::fs::write(&path, "group_min_session_timeout_ms = 9000000\n").unwrap();
+        let error = ServeConfig::assemble(ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("session timeout"),
+            "{error:#}"
+        );
     }
 
     #[test]

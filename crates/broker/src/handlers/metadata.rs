@@ -12,9 +12,6 @@ use crate::Broker;
 use crate::context::{RequestContext, operations};
 use crate::topics::TopicSpec;
 
-/// Kafka's internal topics.
-const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
-
 pub(crate) async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
@@ -131,7 +128,7 @@ fn describe(broker: &Broker, topic: &TopicImage) -> MetadataResponseTopic {
         error_code: ErrorCode::None.code(),
         name: Some(topic.name.clone()),
         topic_id: topic.id.into_bytes(),
-        is_internal: INTERNAL_TOPICS.contains(&topic.name.as_str()),
+        is_internal: crate::topics::is_internal(&topic.name),
         partitions: topic
             .partitions
             .iter()

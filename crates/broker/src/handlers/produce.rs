@@ -1,6 +1,7 @@
 //! Produce (key 0): validate each partition's batch and append it, all partitions at once.
 //!
-//! Per partition, as Kafka does: the topic and partition must exist here; the records must be
+//! Per partition, as Kafka does: the topic must not be internal (`__consumer_offsets` is
+//! written by the group coordinator only) and the partition must exist here; the records must be
 //! exactly one valid v2 batch (v3+ requests) no larger than `max.message.bytes`; idempotent
 //! batches are checked against the producer state (a retry gets its original offsets). The
 //! response waits for every append to be committed; with acks=0 there is no response.
@@ -77,6 +78,16 @@ async fn append(
     ctx_version: i16,
 ) -> PartitionProduceResponse {
     let tp = TopicPartition::new(topic, data.index);
+    if crate::topics::is_internal(topic) {
+        // As Kafka: only the broker itself writes its internal topics.
+        return error_response(
+            data.index,
+            KafkaError::new(
+                ErrorCode::InvalidTopicException,
+                format!("cannot append to internal topic {topic}"),
+            ),
+        );
+    }
     let Some(partition) = broker.replicas.partition(&tp) else {
         return error_response(
             data.index,

@@ -1,0 +1,31 @@
+//! DeleteGroups: an empty group and all its offsets go, leaving tombstones.
+//!
+//! Invariant: only a group without members is deleted; a deleted group is `Dead`, so the
+//! runtime drops it and the next request for the id starts a fresh group.
+
+use crate::effect::{Effect, Record, Response};
+use crate::errors;
+use crate::event::TopicPartition;
+use crate::group::Group;
+use crate::state::GroupState;
+
+impl Group {
+    pub(crate) fn on_delete(&mut self, request_id: u64, now_ms: u64, out: &mut Vec<Effect>) {
+        let error_code = match self.state {
+            GroupState::Dead => errors::GROUP_ID_NOT_FOUND,
+            GroupState::Empty => {
+                let offsets: Vec<TopicPartition> =
+                    std::mem::take(&mut self.offsets).into_keys().collect();
+                if !offsets.is_empty() {
+                    out.push(Effect::Persist(Record::OffsetTombstones(offsets)));
+                }
+                self.pending_members.clear();
+                self.transition(GroupState::Dead, now_ms);
+                out.push(Effect::Persist(Record::GroupTombstone));
+                errors::NONE
+            }
+            _ => errors::NON_EMPTY_GROUP,
+        };
+        Self::respond(out, request_id, Response::Delete(error_code));
+    }
+}

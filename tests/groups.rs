@@ -1,0 +1,950 @@
+//! Consumer groups on a real broker: librdkafka consumers that subscribe, split a topic's
+//! partitions, hand them over on join, close and session timeout, and resume at their
+//! synchronous commits with every record consumed exactly once; static membership (KIP-345)
+//! replacing a member without a rebalance; groups and offsets after a clean restart; and the
+//! group APIs' errors over raw wire requests (unknown members, stale generations, unknown
+//! partitions, oversized metadata, empty group ids, bad session timeouts, the KIP-394 member
+//! id handshake, deleting groups), each followed by a request that shows the group still works.
+//!
+//! Every wait polls with a deadline; no assertion depends on how long anything took.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use streambus_protocol::ErrorCode;
+use streambus_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use streambus_protocol::messages::heartbeat_request::HeartbeatRequest;
+use streambus_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
+use streambus_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequest, OffsetFetchRequestTopic,
+};
+use streambus_testkit::TestBroker;
+use support::Wire;
+use support::groups::*;
+
+/// A broker whose groups rebalance at once and accept short sessions, with a small
+/// `__consumer_offsets`.
+fn group_broker() -> TestBroker {
+    TestBroker::start_with(|c| {
+        c.group.initial_rebalance_delay_ms = 0;
+        c.group.min_session_timeout_ms = 1000;
+        c.offsets_topic_num_partitions = 3;
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// librdkafka consumers in groups
+
+#[test]
+fn two_consumers_split_six_partitions_and_consume_everything_exactly_once() {
+    let broker = group_broker();
+    let (topic, group) = ("split", "split-group");
+    support::create_topic(&broker, topic, PARTITIONS, &[]);
+    let mut expected = BTreeMap::new();
+    produce_round(&broker, topic, PARTITIONS, "before", 5, &mut expected);
+
+    let a = Member::join(&broker, group, "a", topic, &[]);
+    let b = Member::join(&broker, group, "b", topic, &[]);
+    let mut ledger = Ledger::default();
+    pump(
+        &[&a, &b],
+        &mut ledger,
+        true,
+        "both consumers assigned",
+        |_| split_over(&[&a, &b]),
+    );
+    assert_eq!(
+        a.assigned().len(),
+        3,
+        "range gives each of two members 3 of 6"
+    );
+    assert_eq!(b.assigned().len(), 3);
+
+    // DescribeGroups agrees with what the consumers were given.
+    let described = describe_new(&broker, group);
+    assert_eq!(described.group_state, "Stable");
+    assert_eq!(described.protocol_type, "consumer");
+    assert_eq!(described.protocol_data, "range");
+    assert_eq!(described.members.len(), 2, "{described:?}");
+    for (member, name) in [(&a, "a"), (&b, "b")] {
+        let entry = described
+            .members
+            .iter()
+            .find(|m| m.client_id == name)
+            .unwrap_or_else(|| panic!("{name} is not described: {described:?}"));
+        assert_eq!(entry.client_host, "/127.0.0.1", "Kafka's host format");
+        assert_eq!(entry.group_instance_id, None);
+        assert!(!entry.member_metadata.is_empty());
+        let given = parse_assignment(&entry.member_assignment);
+        assert_eq!(given.get(topic), Some(&member.assigned()), "{name}");
+    }
+
+    produce_round(&broker, topic, PARTITIONS, "after", 5, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &b], &mut ledger, true, "every record", |l| {
+        l.distinct() == total
+    });
+    assert_exactly_once(&ledger, &expected);
+    // Each consumer read only its own partitions once the group was stable, and the
+    // records produced after that were split between them.
+    for (member, name) in [(&a, "a"), (&b, "b")] {
+        let own = member.assigned();
+        let read_late: BTreeSet<i32> = ledger
+            .got
+            .iter()
+            .filter(|(_, d)| d[0].who == name)
+            .filter(|((p, o), _)| *o >= 5 && expected.contains_key(&(*p, *o)))
+            .map(|((p, _), _)| *p)
+            .collect();
+        assert_eq!(
+            read_late, own,
+            "{name} read the later records of its partitions"
+        );
+    }
+    assert_eq!(
+        committed_offsets(&broker, group, topic, PARTITIONS),
+        ends(&expected, PARTITIONS),
+        "the sync commits are what OffsetFetch returns"
+    );
+
+    // ListGroups shows the group as a stable consumer group.
+    let (error_code, listed) = list_groups(&mut Wire::connect(broker.addr()), &[]);
+    assert_eq!(error_code, NONE);
+    let entry = listed
+        .iter()
+        .find(|g| g.group_id == group)
+        .unwrap_or_else(|| panic!("{group} not listed: {listed:?}"));
+    assert_eq!(entry.protocol_type, "consumer");
+    assert_eq!(entry.group_state, "Stable");
+}
+
+#[test]
+fn a_third_consumer_spreads_the_load_and_a_closed_ones_partitions_resume_at_its_commits() {
+    let broker = group_broker();
+    let (topic, group) = ("spread", "spread-group");
+    support::create_topic(&broker, topic, PARTITIONS, &[]);
+    let mut expected = BTreeMap::new();
+    let mut ledger = Ledger::default();
+
+    let a = Member::join(&broker, group, "a", topic, &[]);
+    let b = Member::join(&broker, group, "b", topic, &[]);
+    pump(
+        &[&a, &b],
+        &mut ledger,
+        true,
+        "two consumers assigned",
+        |_| split_over(&[&a, &b]),
+    );
+    produce_round(&broker, topic, PARTITIONS, "two", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &b], &mut ledger, true, "round one", |l| {
+        l.distinct() == total
+    });
+
+    // A third member: the six partitions spread over three, two each.
+    let c = Member::join(&broker, group, "c", topic, &[]);
+    pump(
+        &[&a, &b, &c],
+        &mut ledger,
+        true,
+        "three consumers assigned",
+        |_| split_over(&[&a, &b, &c]),
+    );
+    for member in [&a, &b, &c] {
+        assert_eq!(
+            member.assigned().len(),
+            2,
+            "{} of three members",
+            member.name
+        );
+    }
+    produce_round(&broker, topic, PARTITIONS, "three", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &b, &c], &mut ledger, true, "round two", |l| {
+        l.distinct() == total
+    });
+    let committed_before_close = committed_offsets(&broker, group, topic, PARTITIONS);
+    assert_eq!(committed_before_close, ends(&expected, PARTITIONS));
+
+    // b closes (LeaveGroup): its partitions move to a and c, who start at b's commits.
+    let moved = b.assigned();
+    drop(b);
+    pump(
+        &[&a, &c],
+        &mut ledger,
+        true,
+        "b's partitions moving",
+        |_| split_over(&[&a, &c]),
+    );
+    assert_eq!(a.assigned().len() + c.assigned().len(), PARTITIONS as usize);
+    let described = describe_new(&broker, group);
+    assert_eq!(described.group_state, "Stable");
+    let names: BTreeSet<&str> = described
+        .members
+        .iter()
+        .map(|m| m.client_id.as_str())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["a", "c"]));
+
+    produce_round(&broker, topic, PARTITIONS, "after-close", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &c], &mut ledger, true, "round three", |l| {
+        l.distinct() == total
+    });
+    assert_exactly_once(&ledger, &expected);
+    for partition in &moved {
+        let start = committed_before_close[partition];
+        assert_eq!(
+            ledger.first_at_or_after(*partition, start),
+            Some(start),
+            "partition {partition} resumed at b's commit"
+        );
+        let who = &ledger.got[&(*partition, start)][0].who;
+        assert!(who == "a" || who == "c", "{partition} went to {who}");
+    }
+    assert_eq!(
+        committed_offsets(&broker, group, topic, PARTITIONS),
+        ends(&expected, PARTITIONS)
+    );
+}
+
+#[test]
+fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
+    let broker = group_broker();
+    let (topic, group) = ("silent", "silent-group");
+    support::create_topic(&broker, topic, PARTITIONS, &[]);
+    let mut expected = BTreeMap::new();
+    produce_round(&broker, topic, PARTITIONS, "before", 3, &mut expected);
+    let live = Member::join(&broker, group, "live", topic, &[]);
+    let mut ledger = Ledger::default();
+    let total = expected.len();
+    pump(
+        &[&live],
+        &mut ledger,
+        true,
+        "the live consumer alone",
+        |l| live.assigned().len() == PARTITIONS as usize && l.distinct() == total,
+    );
+
+    // A raw member joins with a 2 s session. Its second JoinGroup waits for the live
+    // consumer to rejoin, so it runs while the live consumer is polled.
+    let mut wire = Wire::connect(broker.addr());
+    let first = join(&mut wire, 5, join_request(group, "", 2000, topic));
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "{first:?}");
+    let silent_id = first.member_id.clone();
+    let request = join_request(group, &silent_id, 2000, topic);
+    let (mut wire, joined) =
+        while_pumping(&[&live], &mut ledger, "the raw member's join", move || {
+            let joined = join(&mut wire, 5, request);
+            (wire, joined)
+        });
+    assert_eq!(joined.error_code, NONE, "{joined:?}");
+    assert_eq!(joined.member_id, silent_id);
+    assert_ne!(
+        joined.leader, silent_id,
+        "the live consumer joined first and leads"
+    );
+    assert!(
+        joined.members.is_empty(),
+        "only the leader gets the member list"
+    );
+    let generation = joined.generation_id;
+    let (mut wire, synced) =
+        while_pumping(&[&live], &mut ledger, "the raw member's sync", move || {
+            let synced = sync(&mut wire, 3, group, generation, &silent_id, Vec::new());
+            (wire, synced)
+        });
+    assert_eq!(synced.error_code, NONE, "{synced:?}");
+    let silent_partitions = parse_assignment(&synced.assignment)
+        .remove(topic)
+        .unwrap_or_default();
+    assert_eq!(
+        silent_partitions.len(),
+        3,
+        "range gives the raw member half"
+    );
+
+    // It never heartbeats again: once its session is over it is removed, the group
+    // rebalances, and the live consumer has all six partitions.
+    pump(
+        &[&live],
+        &mut ledger,
+        true,
+        "the live consumer taking all partitions",
+        |_| live.assigned().len() == PARTITIONS as usize && live.assignments().len() == 3,
+    );
+    let all: BTreeSet<i32> = (0..PARTITIONS).collect();
+    let rest: BTreeSet<i32> = all.difference(&silent_partitions).copied().collect();
+    assert_eq!(
+        live.assignments(),
+        vec![all.clone(), rest, all],
+        "alone, then sharing with the raw member, then alone again"
+    );
+    let silent_id = first.member_id;
+    assert_eq!(
+        heartbeat(&mut wire, group, generation, &silent_id),
+        UNKNOWN_MEMBER_ID,
+        "the removed member is unknown"
+    );
+    let described = describe_new(&broker, group);
+    assert_eq!(described.group_state, "Stable");
+    assert_eq!(described.members.len(), 1, "{described:?}");
+    assert_eq!(described.members[0].client_id, "live");
+    assert!(
+        generation_of(&broker, group, &described.members[0].member_id) > generation,
+        "removing the member started a new generation"
+    );
+
+    produce_round(&broker, topic, PARTITIONS, "after", 3, &mut expected);
+    let total = expected.len();
+    pump(&[&live], &mut ledger, true, "every record", |l| {
+        l.distinct() == total
+    });
+    assert_exactly_once(&ledger, &expected);
+}
+
+#[test]
+fn a_static_member_that_restarts_within_its_session_gets_its_partitions_back_without_a_rebalance() {
+    let broker = group_broker();
+    let (topic, group) = ("static", "static-group");
+    support::create_topic(&broker, topic, PARTITIONS, &[]);
+    let static_config = [
+        ("group.instance.id", "instance-s"),
+        ("session.timeout.ms", "15000"),
+    ];
+    let s = Member::join(&broker, group, "s", topic, &static_config);
+    let d = Member::join(&broker, group, "d", topic, &[]);
+    let mut ledger = Ledger::default();
+    pump(
+        &[&s, &d],
+        &mut ledger,
+        true,
+        "both consumers assigned",
+        |_| split_over(&[&s, &d]),
+    );
+    let mut expected = BTreeMap::new();
+    produce_round(&broker, topic, PARTITIONS, "first", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&s, &d], &mut ledger, true, "round one", |l| {
+        l.distinct() == total
+    });
+
+    let before = describe_new(&broker, group);
+    assert_eq!(before.group_state, "Stable");
+    let old_static_id = member_id_of(&before, "s");
+    let dynamic_id = member_id_of(&before, "d");
+    let static_entry = before.members.iter().find(|m| m.client_id == "s").unwrap();
+    assert_eq!(
+        static_entry.group_instance_id.as_deref(),
+        Some("instance-s")
+    );
+    let generation = generation_of(&broker, group, &dynamic_id);
+    let s_partitions = s.assigned();
+    let d_partitions = d.assigned();
+    let d_assignments = d.assignments();
+    let d_revocations = d.revocations();
+
+    // The static member closes (no LeaveGroup) and a new consumer with the same instance id
+    // takes its place within the session timeout.
+    drop(s);
+    let s2 = Member::join(&broker, group, "s2", topic, &static_config);
+    pump(
+        &[&s2, &d],
+        &mut ledger,
+        true,
+        "the replacement assigned",
+        |_| !s2.assigned().is_empty(),
+    );
+    assert_eq!(s2.assigned(), s_partitions, "the same partitions back");
+    assert_eq!(d.assigned(), d_partitions);
+    assert_eq!(
+        d.assignments(),
+        d_assignments,
+        "the other member saw no new assignment"
+    );
+    assert_eq!(d.revocations(), d_revocations, "nor a revocation");
+    assert_eq!(
+        generation_of(&broker, group, &dynamic_id),
+        generation,
+        "no new generation"
+    );
+    let after = describe_new(&broker, group);
+    assert_eq!(after.group_state, "Stable");
+    assert_eq!(after.members.len(), 2, "{after:?}");
+    let new_static_id = member_id_of(&after, "s2");
+    assert_ne!(
+        new_static_id, old_static_id,
+        "the replacement has a new member id"
+    );
+    let replacement = after.members.iter().find(|m| m.client_id == "s2").unwrap();
+    assert_eq!(replacement.group_instance_id.as_deref(), Some("instance-s"));
+    assert_eq!(
+        parse_assignment(&replacement.member_assignment).get(topic),
+        Some(&s_partitions)
+    );
+    // The old member id is fenced out.
+    let mut wire = Wire::connect(broker.addr());
+    let response = call!(
+        wire,
+        4,
+        Heartbeat(HeartbeatRequest {
+            group_id: group.into(),
+            generation_id: generation,
+            member_id: old_static_id,
+            group_instance_id: Some("instance-s".into()),
+        })
+    );
+    assert_eq!(response.error_code, ErrorCode::FencedInstanceId as i16);
+
+    // The replacement resumes at the old member's commits.
+    produce_round(&broker, topic, PARTITIONS, "second", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&s2, &d], &mut ledger, true, "round two", |l| {
+        l.distinct() == total
+    });
+    assert_exactly_once(&ledger, &expected);
+    for partition in &s_partitions {
+        let second_round_start = 4;
+        let who = &ledger.got[&(*partition, second_round_start)][0].who;
+        assert_eq!(who, "s2", "partition {partition}");
+    }
+}
+
+#[test]
+fn committed_offsets_and_groups_survive_a_clean_restart() {
+    let mut broker = group_broker();
+    let (topic, group) = ("restart", "restart-group");
+    let partitions = 3;
+    support::create_topic(&broker, topic, partitions, &[]);
+    let mut expected = BTreeMap::new();
+    produce_round(&broker, topic, partitions, "old", 10, &mut expected);
+
+    // A subscribed consumer reads everything and commits, synchronously, less than that.
+    let targets: BTreeMap<i32, (i64, &str)> =
+        BTreeMap::from([(0, (3, "m0")), (1, (7, "")), (2, (10, "all of p2"))]);
+    {
+        let reader = Member::join(&broker, group, "reader", topic, &[]);
+        let mut ledger = Ledger::default();
+        let total = expected.len();
+        pump(&[&reader], &mut ledger, false, "the first read", |l| {
+            l.distinct() == total
+        });
+        let mut offsets = TopicPartitionList::new();
+        for (partition, (offset, metadata)) in &targets {
+            offsets
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .unwrap();
+            offsets
+                .find_partition(topic, *partition)
+                .unwrap()
+                .set_metadata(metadata);
+        }
+        reader.consumer.commit(&offsets, CommitMode::Sync).unwrap();
+        let fetched = committed_in(
+            &fetch(&mut Wire::connect(broker.addr()), group, None),
+            topic,
+        );
+        let wanted: BTreeMap<i32, (i64, String)> = targets
+            .iter()
+            .map(|(p, (o, m))| (*p, (*o, m.to_string())))
+            .collect();
+        assert_eq!(fetched, wanted, "before the restart");
+    }
+    broker.restart();
+
+    // Groups come back from __consumer_offsets; a client retries while they load.
+    let mut wire = Wire::connect(broker.addr());
+    let deadline = Instant::now() + DEADLINE;
+    let listed = loop {
+        let (error_code, listed) = list_groups(&mut wire, &["Empty"]);
+        if error_code != COORDINATOR_LOAD_IN_PROGRESS {
+            assert_eq!(error_code, NONE);
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "groups still loading");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let entry = listed
+        .iter()
+        .find(|g| g.group_id == group)
+        .unwrap_or_else(|| panic!("{group} not listed after the restart: {listed:?}"));
+    assert_eq!(entry.protocol_type, "consumer");
+    assert_eq!(entry.group_state, "Empty");
+    let (error_code, stable) = list_groups(&mut wire, &["Stable"]);
+    assert_eq!(error_code, NONE);
+    assert!(stable.iter().all(|g| g.group_id != group), "{stable:?}");
+    let described = describe(&mut wire, group);
+    assert_eq!(described.group_state, "Empty");
+    assert_eq!(described.protocol_type, "consumer");
+    assert!(described.members.is_empty());
+
+    let wanted: BTreeMap<i32, (i64, String)> = targets
+        .iter()
+        .map(|(p, (o, m))| (*p, (*o, m.to_string())))
+        .collect();
+    assert_eq!(
+        committed_in(&fetch(&mut wire, group, None), topic),
+        wanted,
+        "OffsetFetch v8 of all topics after the restart"
+    );
+    // The same at the oldest non-flexible version with a partition list.
+    let response = call!(
+        wire,
+        1,
+        OffsetFetch(OffsetFetchRequest {
+            group_id: group.into(),
+            topics: Some(vec![OffsetFetchRequestTopic {
+                name: topic.into(),
+                partition_indexes: vec![0, 1, 2],
+            }]),
+            ..Default::default()
+        })
+    );
+    assert_eq!(response.topics.len(), 1, "{response:?}");
+    let v1: BTreeMap<i32, (i64, String)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            assert_eq!(p.error_code, NONE);
+            (
+                p.partition_index,
+                (p.committed_offset, p.metadata.clone().unwrap_or_default()),
+            )
+        })
+        .collect();
+    assert_eq!(v1, wanted, "OffsetFetch v1 after the restart");
+
+    // A consumer of the same group resumes exactly at the commits: then one new record per
+    // partition shows where each partition's reading ends.
+    produce_round(&broker, topic, partitions, "new", 1, &mut expected);
+    let resumed = Member::join(&broker, group, "resumed", topic, &[]);
+    let mut ledger = Ledger::default();
+    let wanted_positions: BTreeSet<(i32, i64)> = targets
+        .iter()
+        .flat_map(|(p, (o, _))| (*o..=10).map(move |offset| (*p, offset)))
+        .collect();
+    pump(
+        &[&resumed],
+        &mut ledger,
+        true,
+        "reading from the commits",
+        |l| wanted_positions.iter().all(|pos| l.got.contains_key(pos)),
+    );
+    let got: BTreeSet<(i32, i64)> = ledger.got.keys().copied().collect();
+    assert_eq!(
+        got, wanted_positions,
+        "nothing before the commits, nothing twice"
+    );
+    let resumed_expected: BTreeMap<(i32, i64), Vec<u8>> = expected
+        .iter()
+        .filter(|(pos, _)| wanted_positions.contains(pos))
+        .map(|(pos, v)| (*pos, v.clone()))
+        .collect();
+    assert_exactly_once(&ledger, &resumed_expected);
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw group requests: coordinator lookup and errors
+
+#[test]
+fn find_coordinator_names_this_broker_for_groups() {
+    let broker = group_broker();
+    let node_id = broker.broker().config().node_id;
+    let port = i32::from(broker.addr().port());
+    let mut wire = Wire::connect(broker.addr());
+    for version in 0..=3 {
+        let response = call!(
+            wire,
+            version,
+            FindCoordinator(FindCoordinatorRequest {
+                key: "some-group".into(),
+                key_type: 0,
+                ..Default::default()
+            })
+        );
+        assert_eq!(response.error_code, NONE, "v{version}: {response:?}");
+        assert_eq!(response.node_id, node_id, "v{version}");
+        assert_eq!(response.host, "127.0.0.1", "v{version}");
+        assert_eq!(response.port, port, "v{version}");
+    }
+    let response = call!(
+        wire,
+        4,
+        FindCoordinator(FindCoordinatorRequest {
+            key_type: 0,
+            coordinator_keys: vec!["g1".into(), "g2".into()],
+            ..Default::default()
+        })
+    );
+    let keys: Vec<&str> = response
+        .coordinators
+        .iter()
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(keys, ["g1", "g2"], "{response:?}");
+    for coordinator in &response.coordinators {
+        assert_eq!(coordinator.error_code, NONE, "{coordinator:?}");
+        assert_eq!(coordinator.node_id, node_id);
+        assert_eq!(coordinator.host, "127.0.0.1");
+        assert_eq!(coordinator.port, port);
+    }
+}
+
+#[test]
+fn join_group_refuses_bad_requests_and_the_group_still_works() {
+    let broker = group_broker();
+    let topic = "joins";
+    support::create_topic(&broker, topic, 3, &[]);
+    let group = "join-errors";
+    let mut wire = Wire::connect(broker.addr());
+
+    let response = join(&mut wire, 5, join_request("", "", 10_000, topic));
+    assert_eq!(
+        response.error_code, INVALID_GROUP_ID,
+        "empty group id: {response:?}"
+    );
+    assert_eq!(response.generation_id, -1);
+    for session_timeout in [999, 1_800_001] {
+        let response = join(
+            &mut wire,
+            5,
+            join_request(group, "", session_timeout, topic),
+        );
+        assert_eq!(
+            response.error_code, INVALID_SESSION_TIMEOUT,
+            "session timeout {session_timeout}: {response:?}"
+        );
+    }
+
+    // KIP-394 from v4: a new member is given an id and must come back with it.
+    let first = join(&mut wire, 4, join_request(group, "", 10_000, topic));
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "{first:?}");
+    assert!(!first.member_id.is_empty());
+    assert_eq!(first.generation_id, -1);
+    let member_id = first.member_id.clone();
+    let joined = join(&mut wire, 4, join_request(group, &member_id, 10_000, topic));
+    assert_eq!(joined.error_code, NONE, "{joined:?}");
+    assert_eq!(joined.generation_id, 1);
+    assert_eq!(joined.member_id, member_id);
+    assert_eq!(joined.leader, member_id);
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    assert_eq!(joined.members.len(), 1);
+    assert_eq!(joined.members[0].member_id, member_id);
+    assert_eq!(joined.members[0].metadata, subscription(&[topic]));
+    let given = assignment(topic, &[0, 1, 2]);
+    let synced = sync(
+        &mut wire,
+        4,
+        group,
+        1,
+        &member_id,
+        vec![(member_id.clone(), given.clone())],
+    );
+    assert_eq!(synced.error_code, NONE, "{synced:?}");
+    assert_eq!(synced.assignment, given);
+    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
+
+    // After each refusal the member's group carries on.
+    let response = join(&mut wire, 5, join_request("", "", 10_000, topic));
+    assert_eq!(response.error_code, INVALID_GROUP_ID);
+    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
+    let response = join(&mut wire, 5, join_request(group, "", 500, topic));
+    assert_eq!(response.error_code, INVALID_SESSION_TIMEOUT);
+    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
+    // Another protocol type cannot join a consumer group that has members.
+    let mut connect = join_request(group, "", 10_000, topic);
+    connect.protocol_type = "connect".into();
+    let response = join(&mut wire, 5, connect);
+    assert_eq!(
+        response.error_code, INCONSISTENT_GROUP_PROTOCOL,
+        "{response:?}"
+    );
+    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
+    assert_eq!(describe(&mut wire, group).group_state, "Stable");
+
+    // The handshake at the flexible v9, in another group.
+    let first = join(&mut wire, 9, join_request("join-v9", "", 10_000, topic));
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "{first:?}");
+    let joined = join(
+        &mut wire,
+        9,
+        join_request("join-v9", &first.member_id, 10_000, topic),
+    );
+    assert_eq!(joined.error_code, NONE, "{joined:?}");
+    assert_eq!(joined.protocol_type.as_deref(), Some("consumer"));
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    assert!(!joined.skip_assignment);
+    assert_eq!(joined.leader, first.member_id);
+    // Before v4 there is no handshake: the first JoinGroup joins.
+    let joined = join(&mut wire, 3, join_request("join-v3", "", 10_000, topic));
+    assert_eq!(joined.error_code, NONE, "{joined:?}");
+    assert!(!joined.member_id.is_empty());
+    assert_eq!(joined.generation_id, 1);
+    assert_eq!(joined.leader, joined.member_id);
+}
+
+#[test]
+fn heartbeat_and_sync_refuse_unknown_members_and_stale_generations() {
+    let broker = group_broker();
+    let (topic, group) = ("beats", "beat-errors");
+    support::create_topic(&broker, topic, 3, &[]);
+    let mut wire = Wire::connect(broker.addr());
+    let member = raw_sole_member(&mut wire, group, topic, 3);
+    assert_eq!(member.generation, 1);
+    let id = member.member_id.as_str();
+
+    assert_eq!(
+        heartbeat(&mut wire, group, 1, "no-such-member"),
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(heartbeat(&mut wire, group, 1, id), NONE);
+    assert_eq!(
+        heartbeat(&mut wire, "no-such-group", 1, id),
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(heartbeat(&mut wire, "", 1, id), INVALID_GROUP_ID);
+    assert_eq!(heartbeat(&mut wire, group, 1, id), NONE);
+
+    // The leader rejoins: a new generation, and the old one is stale.
+    let rejoined = join(&mut wire, 5, join_request(group, id, 10_000, topic));
+    assert_eq!(rejoined.error_code, NONE, "{rejoined:?}");
+    assert_eq!(rejoined.generation_id, 2);
+    assert_eq!(
+        sync(&mut wire, 5, group, 1, id, Vec::new()).error_code,
+        ILLEGAL_GENERATION,
+        "SyncGroup of the old generation"
+    );
+    assert_eq!(
+        sync(&mut wire, 5, group, 2, "no-such-member", Vec::new()).error_code,
+        UNKNOWN_MEMBER_ID
+    );
+    let given = assignment(topic, &[0, 1, 2]);
+    let synced = sync(
+        &mut wire,
+        5,
+        group,
+        2,
+        id,
+        vec![(id.to_string(), given.clone())],
+    );
+    assert_eq!(synced.error_code, NONE, "{synced:?}");
+    assert_eq!(synced.assignment, given);
+    assert_eq!(synced.protocol_name.as_deref(), Some("range"));
+    assert_eq!(
+        heartbeat(&mut wire, group, 1, id),
+        ILLEGAL_GENERATION,
+        "stale generation"
+    );
+    assert_eq!(
+        heartbeat(&mut wire, group, 3, id),
+        ILLEGAL_GENERATION,
+        "future generation"
+    );
+    assert_eq!(
+        heartbeat(&mut wire, group, 2, id),
+        NONE,
+        "the current generation"
+    );
+
+    // LeaveGroup of an unknown member is refused for that member only.
+    let response = call!(
+        wire,
+        4,
+        LeaveGroup(LeaveGroupRequest {
+            group_id: group.into(),
+            members: vec![MemberIdentity {
+                member_id: "no-such-member".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    );
+    assert_eq!(response.error_code, NONE, "{response:?}");
+    assert_eq!(response.members.len(), 1);
+    assert_eq!(response.members[0].error_code, UNKNOWN_MEMBER_ID);
+    assert_eq!(heartbeat(&mut wire, group, 2, id), NONE);
+}
+
+#[test]
+fn offset_commit_errors_are_per_partition_and_the_group_still_commits() {
+    let broker = group_broker();
+    let (topic, group) = ("commits", "commit-errors");
+    support::create_topic(&broker, topic, 3, &[]);
+    let mut wire = Wire::connect(broker.addr());
+    let member = raw_sole_member(&mut wire, group, topic, 3);
+    let (generation, id) = (member.generation, member.member_id.as_str());
+
+    let limit = "x".repeat(4096);
+    let over = "y".repeat(4097);
+    let answered = commit(
+        &mut wire,
+        group,
+        generation,
+        id,
+        &[
+            (
+                topic,
+                vec![
+                    (0, 5, Some("ok".into())),
+                    (1, 6, Some(over.clone())),
+                    (2, 7, Some(limit.clone())),
+                    (3, 1, None),
+                ],
+            ),
+            ("no-such-topic", vec![(0, 1, None)]),
+        ],
+    );
+    assert_eq!(
+        answered,
+        vec![
+            (topic.to_string(), 0, NONE),
+            (topic.to_string(), 1, OFFSET_METADATA_TOO_LARGE),
+            (topic.to_string(), 2, NONE),
+            (topic.to_string(), 3, UNKNOWN_TOPIC_OR_PARTITION),
+            ("no-such-topic".to_string(), 0, UNKNOWN_TOPIC_OR_PARTITION),
+        ]
+    );
+    let fetched = committed_in(&fetch(&mut wire, group, Some((topic, &[0, 1, 2]))), topic);
+    assert_eq!(
+        fetched,
+        BTreeMap::from([
+            (0, (5, "ok".to_string())),
+            (1, (-1, String::new())),
+            (2, (7, limit.clone())),
+        ])
+    );
+
+    // The member checks cover every partition of the request.
+    let answered = commit(
+        &mut wire,
+        group,
+        generation,
+        "no-such-member",
+        &[(topic, vec![(0, 9, None), (1, 9, None)])],
+    );
+    assert_eq!(
+        answered,
+        vec![
+            (topic.to_string(), 0, UNKNOWN_MEMBER_ID),
+            (topic.to_string(), 1, UNKNOWN_MEMBER_ID)
+        ]
+    );
+    let answered = commit(
+        &mut wire,
+        group,
+        generation + 1,
+        id,
+        &[(topic, vec![(0, 9, None)])],
+    );
+    assert_eq!(answered, vec![(topic.to_string(), 0, ILLEGAL_GENERATION)]);
+    // A commit without a member (an admin's) is refused while the group has members.
+    let answered = commit(&mut wire, group, -1, "", &[(topic, vec![(0, 9, None)])]);
+    assert_eq!(answered, vec![(topic.to_string(), 0, UNKNOWN_MEMBER_ID)]);
+
+    // None of those changed anything, and a valid commit still works.
+    let fetched = committed_in(&fetch(&mut wire, group, Some((topic, &[0]))), topic);
+    assert_eq!(fetched, BTreeMap::from([(0, (5, "ok".to_string()))]));
+    let answered = commit(
+        &mut wire,
+        group,
+        generation,
+        id,
+        &[(topic, vec![(0, 8, Some("again".into())), (1, 2, None)])],
+    );
+    assert_eq!(
+        answered,
+        vec![(topic.to_string(), 0, NONE), (topic.to_string(), 1, NONE)]
+    );
+    let fetched = committed_in(&fetch(&mut wire, group, Some((topic, &[0, 1, 2]))), topic);
+    assert_eq!(
+        fetched,
+        BTreeMap::from([
+            (0, (8, "again".to_string())),
+            (1, (2, String::new())),
+            (2, (7, limit)),
+        ])
+    );
+    assert_eq!(heartbeat(&mut wire, group, generation, id), NONE);
+}
+
+#[test]
+fn delete_groups_refuses_groups_with_members_and_unknown_groups() {
+    let broker = group_broker();
+    let topic = "deletes";
+    support::create_topic(&broker, topic, 3, &[]);
+    let mut wire = Wire::connect(broker.addr());
+    let busy = raw_sole_member(&mut wire, "busy", topic, 3);
+    // A group that only has offsets, committed without a member.
+    let answered = commit(&mut wire, "idle", -1, "", &[(topic, vec![(0, 3, None)])]);
+    assert_eq!(answered, vec![(topic.to_string(), 0, NONE)]);
+    assert_eq!(
+        committed_in(&fetch(&mut wire, "idle", Some((topic, &[0]))), topic)[&0].0,
+        3
+    );
+
+    let results = delete_groups(&mut wire, &["busy", "never-existed", "idle"]);
+    assert_eq!(
+        results,
+        BTreeMap::from([
+            ("busy".to_string(), NON_EMPTY_GROUP),
+            ("never-existed".to_string(), GROUP_ID_NOT_FOUND),
+            ("idle".to_string(), NONE),
+        ])
+    );
+    // The deleted group is dead and its offsets are gone; the busy one carries on.
+    let idle = describe(&mut wire, "idle");
+    assert_eq!(idle.group_state, "Dead");
+    assert!(idle.members.is_empty());
+    assert_eq!(
+        committed_in(&fetch(&mut wire, "idle", Some((topic, &[0]))), topic)[&0].0,
+        -1
+    );
+    assert_eq!(
+        heartbeat(&mut wire, "busy", busy.generation, &busy.member_id),
+        NONE
+    );
+    assert_eq!(describe(&mut wire, "busy").group_state, "Stable");
+
+    // Once its member has left, the busy group can be deleted too, once.
+    let response = call!(
+        wire,
+        3,
+        LeaveGroup(LeaveGroupRequest {
+            group_id: busy.group.clone(),
+            members: vec![MemberIdentity {
+                member_id: busy.member_id.clone(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    );
+    assert_eq!(response.error_code, NONE, "{response:?}");
+    assert_eq!(response.members.len(), 1);
+    assert_eq!(response.members[0].member_id, busy.member_id);
+    assert_eq!(response.members[0].error_code, NONE);
+    assert_eq!(describe(&mut wire, "busy").group_state, "Empty");
+    assert_eq!(
+        delete_groups(&mut wire, &["busy"]),
+        BTreeMap::from([("busy".to_string(), NONE)])
+    );
+    assert_eq!(
+        delete_groups(&mut wire, &["busy"]),
+        BTreeMap::from([("busy".to_string(), GROUP_ID_NOT_FOUND)])
+    );
+    let (error_code, listed) = list_groups(&mut wire, &[]);
+    assert_eq!(error_code, NONE);
+    assert!(
+        listed
+            .iter()
+            .all(|g| g.group_id != "busy" && g.group_id != "idle"),
+        "{listed:?}"
+    );
+    // A group of the same name starts afresh.
+    let again = raw_sole_member(&mut wire, "busy", topic, 3);
+    assert_eq!(again.generation, 1);
+}
