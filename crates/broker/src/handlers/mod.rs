@@ -18,6 +18,8 @@ pub(crate) mod describe_groups;
 pub(crate) mod describe_producers;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
+#[cfg(test)]
+mod group_tests;
 pub(crate) mod heartbeat;
 pub(crate) mod incremental_alter_configs;
 pub(crate) mod init_producer_id;
@@ -67,11 +69,21 @@ pub(crate) mod testing {
 
     /// A broker over an existing data directory.
     pub(crate) fn open(dir: &std::path::Path) -> Arc<Broker> {
+        open_with(dir, |_| {})
+    }
+
+    /// A broker over an existing data directory, its config adjusted by `configure`.
+    pub(crate) fn open_with(
+        dir: &std::path::Path,
+        configure: impl FnOnce(&mut BrokerConfig),
+    ) -> Arc<Broker> {
         let addr = AdvertisedAddr {
             host: "127.0.0.1".into(),
             port: 9092,
         };
-        Broker::open(BrokerConfig::new(dir, addr)).unwrap()
+        let mut config = BrokerConfig::new(dir, addr);
+        configure(&mut config);
+        Broker::open(config).unwrap()
     }
 
     /// The context of a request of `api` at `version`.
