@@ -21,7 +21,7 @@ impl Group {
                 }
                 self.pending_members.clear();
                 self.transition(GroupState::Dead, now_ms);
-                out.push(Effect::Persist(Record::GroupTombstone));
+                self.bury(out);
                 errors::NONE
             }
             _ => errors::NON_EMPTY_GROUP,

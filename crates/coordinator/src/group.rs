@@ -55,6 +55,8 @@ pub struct Group {
     pub(crate) sync_deadline_ms: Option<u64>,
     pub(crate) next_member_seq: u64,
     pub(crate) scheduled_timer_ms: Option<u64>,
+    /// Something of this group is in the log, so its end needs a tombstone.
+    pub(crate) stored: bool,
 }
 
 impl Group {
@@ -77,6 +79,7 @@ impl Group {
             sync_deadline_ms: None,
             next_member_seq: 0,
             scheduled_timer_ms: None,
+            stored: false,
         }
     }
 
@@ -96,7 +99,16 @@ impl Group {
             Event::Tick => self.on_tick(now_ms, &mut out),
         }
         self.reschedule(&mut out);
+        self.stored |= out.iter().any(|e| matches!(e, Effect::Persist(_)));
         out
+    }
+
+    /// The tombstone for the group's metadata when it dies, if anything of it was stored
+    /// (before, or by the effects of this very event).
+    pub(crate) fn bury(&self, out: &mut Vec<Effect>) {
+        if self.stored || out.iter().any(|e| matches!(e, Effect::Persist(_))) {
+            out.push(Effect::Persist(Record::GroupTombstone));
+        }
     }
 
     /// The group id.

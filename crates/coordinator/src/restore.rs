@@ -27,6 +27,7 @@ impl Group {
         now_ms: u64,
     ) -> Self {
         let mut group = Group::new(id, config, now_ms);
+        group.stored = metadata.is_some() || !offsets.is_empty();
         group.offsets = offsets;
         let Some(metadata) = metadata else {
             return group;

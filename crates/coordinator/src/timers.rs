@@ -96,7 +96,7 @@ impl Group {
         }
         if self.is_removable() {
             self.transition(GroupState::Dead, now_ms);
-            out.push(Effect::Persist(Record::GroupTombstone));
+            self.bury(out);
         }
     }
 

@@ -386,3 +386,17 @@ fn member_that_never_syncs_is_removed_after_the_rebalance_timeout() {
     assert_eq!(group.state(), GroupState::Dead);
     assert_eq!(group.generation(), 2);
 }
+
+#[test]
+fn a_group_that_never_stored_anything_dies_without_a_tombstone() {
+    let mut group = Group::new("g", no_delay(), 0);
+    let mut bad = join(1, "", "a");
+    bad.session_timeout_ms = 1;
+    let effects = group.handle(Event::Join(bad), 0);
+    assert_eq!(
+        effects,
+        vec![join_error(1, "", errors::INVALID_SESSION_TIMEOUT), timer(0)]
+    );
+    assert_eq!(group.handle(Event::Tick, 0), vec![]);
+    assert_eq!(group.state(), GroupState::Dead);
+}

@@ -1,5 +1,5 @@
 //! Heartbeat (key 12): keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to
-//! rejoin.
+//! rejoin. A group that does not exist has no such member: UNKNOWN_MEMBER_ID.
 
 use streambus_coordinator::{Event, Heartbeat, Response, errors};
 use streambus_protocol::messages::heartbeat_request::HeartbeatRequest;
@@ -25,9 +25,14 @@ pub(crate) async fn handle(
                 generation: request.generation_id,
             })
         };
-        match broker.groups().handle(&request.group_id, heartbeat).await {
-            Ok(Response::Heartbeat(response)) => response.error_code,
-            Ok(_) => wrong_response("Heartbeat"),
+        match broker
+            .groups()
+            .handle_existing(&request.group_id, heartbeat)
+            .await
+        {
+            Ok(Some(Response::Heartbeat(response))) => response.error_code,
+            Ok(Some(_)) => wrong_response("Heartbeat"),
+            Ok(None) => errors::UNKNOWN_MEMBER_ID,
             Err(not_served) => not_served.error_code(),
         }
     };

@@ -1,6 +1,6 @@
 //! LeaveGroup (key 13): members leave on purpose, so the group rebalances at once instead of
 //! waiting for their sessions to expire. v0-2 name one member; v3+ a batch, each with its
-//! own result (KIP-345).
+//! own result (KIP-345). A group that does not exist answers UNKNOWN_MEMBER_ID.
 
 use streambus_coordinator::{Event, Leave, LeaveResponse, LeavingMember, Response, errors};
 use streambus_protocol::messages::leave_group_request::LeaveGroupRequest;
@@ -47,9 +47,14 @@ pub(crate) async fn handle(
                 members,
             })
         };
-        match broker.groups().handle(&request.group_id, leave).await {
-            Ok(Response::Leave(response)) => response,
-            Ok(_) => failed(wrong_response("LeaveGroup")),
+        match broker
+            .groups()
+            .handle_existing(&request.group_id, leave)
+            .await
+        {
+            Ok(Some(Response::Leave(response))) => response,
+            Ok(Some(_)) => failed(wrong_response("LeaveGroup")),
+            Ok(None) => failed(errors::UNKNOWN_MEMBER_ID),
             Err(not_served) => failed(not_served.error_code()),
         }
     };

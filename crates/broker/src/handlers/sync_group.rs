@@ -1,5 +1,6 @@
 //! SyncGroup (key 14): the leader hands out the assignment and every member gets its own;
-//! a follower's request waits (parked in the group) until the leader's arrives.
+//! a follower's request waits (parked in the group) until the leader's arrives. A group
+//! that does not exist has no such member: UNKNOWN_MEMBER_ID.
 
 use streambus_coordinator::{Event, Response, Sync, SyncResponse, errors};
 use streambus_protocol::messages::sync_group_request::SyncGroupRequest;
@@ -32,9 +33,14 @@ pub(crate) async fn handle(
                 .collect(),
         })
     };
-    let response = match broker.groups().handle(&request.group_id, sync).await {
-        Ok(Response::Sync(response)) => response,
-        Ok(_) => SyncResponse::error(wrong_response("SyncGroup")),
+    let response = match broker
+        .groups()
+        .handle_existing(&request.group_id, sync)
+        .await
+    {
+        Ok(Some(Response::Sync(response))) => response,
+        Ok(Some(_)) => SyncResponse::error(wrong_response("SyncGroup")),
+        Ok(None) => SyncResponse::error(errors::UNKNOWN_MEMBER_ID),
         Err(not_served) => SyncResponse::error(not_served.error_code()),
     };
     to_wire(response)
