@@ -157,11 +157,15 @@ async fn describe(broker: &Broker, group: &str) -> (String, usize, Bytes) {
 }
 
 async fn list(broker: &Broker, states: &[&str]) -> Vec<String> {
+    list_typed(broker, states, &[]).await
+}
+
+async fn list_typed(broker: &Broker, states: &[&str], types: &[&str]) -> Vec<String> {
     let request = Request::ListGroups(list_groups_request::ListGroupsRequest {
         states_filter: states.iter().map(|s| s.to_string()).collect(),
-        types_filter: Vec::new(),
+        types_filter: types.iter().map(|s| s.to_string()).collect(),
     });
-    let Response::ListGroups(r) = call(broker, 4, request).await else {
+    let Response::ListGroups(r) = call(broker, 5, request).await else {
         panic!("not a ListGroups response")
     };
     r.groups.into_iter().map(|g| g.group_id).collect()
@@ -242,6 +246,8 @@ async fn a_group_lives_and_dies_through_the_handlers() {
     assert_eq!(list(&broker, &[]).await, ["g"]);
     assert_eq!(list(&broker, &["stable"]).await, ["g"]);
     assert!(list(&broker, &["Empty"]).await.is_empty());
+    assert_eq!(list_typed(&broker, &[], &["Classic"]).await, ["g"]);
+    assert!(list_typed(&broker, &[], &["consumer"]).await.is_empty());
     assert_eq!(delete(&broker, "g").await, errors::NON_EMPTY_GROUP);
 
     // OffsetDelete refuses a topic the group still subscribes to.

@@ -1,12 +1,16 @@
 //! ListGroups (key 16): the groups this broker coordinates, optionally only those in the
-//! given states (v4+, matched case-insensitively as Kafka does). Groups that only store
-//! offsets are listed with an empty protocol type.
+//! given states (v4+) or of the given types (v5+), both matched case-insensitively as Kafka
+//! does. Every group here is a `classic` group; groups that only store offsets are listed
+//! with an empty protocol type.
 
 use streambus_protocol::messages::list_groups_request::ListGroupsRequest;
 use streambus_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
 
 use crate::Broker;
 use crate::context::RequestContext;
+
+/// The type of groups of the classic protocol (KIP-848 names it so).
+const CLASSIC: &str = "classic";
 
 pub(crate) async fn handle(
     broker: &Broker,
@@ -19,15 +23,15 @@ pub(crate) async fn handle(
             group_id: group.id().to_string(),
             protocol_type: group.protocol_type().unwrap_or_default().to_string(),
             group_state: group.state().kafka_name().to_string(),
-            group_type: "classic".to_string(),
+            group_type: CLASSIC.to_string(),
         })
         .await;
+    let matches = |filter: &[String], value: &str| {
+        filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
+    };
     let wanted = |group: &ListedGroup| {
-        request.states_filter.is_empty()
-            || request
-                .states_filter
-                .iter()
-                .any(|state| state.eq_ignore_ascii_case(&group.group_state))
+        matches(&request.states_filter, &group.group_state)
+            && matches(&request.types_filter, &group.group_type)
     };
     ListGroupsResponse {
         throttle_time_ms: 0,
