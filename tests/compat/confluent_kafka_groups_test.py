@@ -1,19 +1,41 @@
 """confluent-kafka (Python over librdkafka) consumer groups against StreamBus: subscribe with
-synchronous commits, and the AdminClient's group calls: list (with the state filter),
-describe, list and alter offsets, delete. Every loop is bounded by a deadline."""
+synchronous commits; a member killed with SIGKILL, dynamic (its partitions move when its
+session times out) and static (restarted in time, it keeps them without a rebalance); and the
+AdminClient's group calls: list (with the state filter), describe, list and alter offsets,
+delete. Every loop is bounded by a deadline."""
 
+import subprocess
+import sys
 import time
 
 import pytest
 from confluent_kafka import (OFFSET_INVALID, Consumer, ConsumerGroupState,
                              ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer,
                              TopicPartition)
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AclOperation, AdminClient, NewTopic
 
 from conftest import value_of
 
 PARTITIONS = 4
 PHASE_SECONDS = 30  # for any one wait: a join, a rebalance, reading what was produced
+
+# A group member in its own process, to be killed with SIGKILL: it never sends LeaveGroup.
+# Arguments: bootstrap, group, topic, client id, group instance id or "", session timeout ms.
+MEMBER_PROCESS = """
+import sys, time
+from confluent_kafka import Consumer
+bootstrap, group, topic, client_id, instance_id, session_ms = sys.argv[1:]
+config = {"bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id,
+          "enable.auto.commit": False, "auto.offset.reset": "earliest",
+          "session.timeout.ms": int(session_ms), "heartbeat.interval.ms": 200}
+if instance_id:
+    config["group.instance.id"] = instance_id
+consumer = Consumer(config)
+consumer.subscribe([topic])
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    consumer.poll(0.1)
+"""
 
 
 @pytest.fixture
@@ -32,13 +54,13 @@ def members(bootstrap):
     """Opens subscribed group members; closes whichever the test left open."""
     opened = []
 
-    def open_member(group, topic, client_id):
+    def open_member(group, topic, client_id, **subscribe_options):
         consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "enable.partition.eof": False, "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 200})
-        consumer.subscribe([topic])
+        consumer.subscribe([topic], **subscribe_options)
         opened.append(consumer)
         return consumer
 
@@ -48,6 +70,32 @@ def members(bootstrap):
             consumer.close()
         except RuntimeError:
             pass  # closed by the test already
+
+
+@pytest.fixture
+def processes(bootstrap, tmp_path):
+    """Starts group members in their own processes; kills whichever the test left running."""
+    started = []
+
+    def start(group, topic, client_id, instance_id="", session_ms=6000):
+        log = open(tmp_path / f"{client_id}-{len(started)}.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-c", MEMBER_PROCESS, bootstrap, group, topic, client_id,
+             instance_id, str(session_ms)], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def kill(process):
+    process.kill()
+    assert process.wait(timeout=10) == -9
 
 
 def create(admin, name, partitions=PARTITIONS):
@@ -144,8 +192,8 @@ def listed(admin, states=None):
     return {g.group_id: (g.state, g.is_simple_consumer_group) for g in result.valid}
 
 
-def describe(admin, group):
-    [future] = admin.describe_consumer_groups([group], request_timeout=15).values()
+def describe(admin, group, **options):
+    [future] = admin.describe_consumer_groups([group], request_timeout=15, **options).values()
     return future.result(timeout=20)
 
 
@@ -171,14 +219,20 @@ def alter(admin, group, offsets):
     return result.topic_partitions
 
 
+def delete_errors(admin, groups):
+    """{group: the error code of deleting it, or None when it was deleted}, from one call."""
+    errors = {}
+    for group, future in admin.delete_consumer_groups(groups, request_timeout=15).items():
+        try:
+            future.result(timeout=20)
+            errors[group] = None
+        except KafkaException as error:
+            errors[group] = error.args[0].code()
+    return errors
+
+
 def delete_error(admin, group):
-    """The error code of deleting the group, or None when it was deleted."""
-    [future] = admin.delete_consumer_groups([group], request_timeout=15).values()
-    try:
-        future.result(timeout=20)
-        return None
-    except KafkaException as error:
-        return error.args[0].code()
+    return delete_errors(admin, [group])[group]
 
 
 def wait_for_state(admin, group, state):
@@ -187,6 +241,30 @@ def wait_for_state(admin, group, state):
         assert time.monotonic() < deadline, f"{group} stayed {description.state}"
         time.sleep(0.1)
     return description
+
+
+def wait_for_members(admin, group, consumers, sizes, received, done=lambda description: True):
+    """Polls the in-process `consumers` until the group is Stable with one member per client id
+    in `sizes`, each holding that many partitions, the in-process consumers' own assignments
+    agree, and `done(description)` holds; returns the description."""
+    deadline = time.monotonic() + PHASE_SECONDS
+    while True:
+        poll_round(consumers, received)
+        description = describe(admin, group)
+        held = {m.client_id: len(m.assignment.topic_partitions) for m in description.members}
+        if (description.state == ConsumerGroupState.STABLE and held == sizes
+                and len(description.members) == len(sizes)
+                and all(len(c.assignment()) == sizes[m.client_id] for c in consumers
+                        for m in description.members if m.member_id == c.memberid())
+                and done(description)):
+            return description
+        assert time.monotonic() < deadline, (
+            f"the group stayed {description.state} with {held}, not {sizes}")
+
+
+def member_of(description, client_id):
+    [member] = [m for m in description.members if m.client_id == client_id]
+    return member
 
 
 def test_subscribe_round_trip_with_synchronous_commits(bootstrap, admin, members, topic_name,
@@ -236,6 +314,11 @@ def test_admin_lists_and_describes_an_active_group(bootstrap, admin, members, to
         assert member.group_instance_id is None
         assert sorted((tp.topic, tp.partition) for tp in member.assignment.topic_partitions) == [
             (topic_name, p) for p in sorted(assignment)]
+
+    # Without an authorizer Kafka grants every operation a group supports.
+    operations = describe(admin, group_name, include_authorized_operations=True)
+    assert {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE} <= set(
+        operations.authorized_operations)
 
     assert listed(admin)[group_name] == (ConsumerGroupState.STABLE, False)
     assert listed(admin, {ConsumerGroupState.STABLE})[group_name] == (
@@ -307,16 +390,72 @@ def test_admin_deletes_only_empty_groups(bootstrap, admin, members, topic_name, 
 
     consumer.close()
     wait_for_state(admin, group_name, ConsumerGroupState.EMPTY)
-    assert delete_error(admin, group_name) is None
+    unknown = f"{group_name}-unknown"
+    assert delete_errors(admin, [group_name, unknown]) == {
+        group_name: None, unknown: KafkaError.GROUP_ID_NOT_FOUND}
     assert group_name not in listed(admin)
+    description = describe(admin, group_name)  # DescribeGroups v0-v5 call an unknown group Dead
+    assert (description.state, description.members) == (ConsumerGroupState.DEAD, [])
     assert group_name not in listed(admin, {ConsumerGroupState.EMPTY})
     assert offsets_of(admin, group_name) == {}
     assert offsets_of(admin, group_name, [TopicPartition(topic_name, 0)]) == {
         (topic_name, 0): OFFSET_INVALID}
     assert delete_error(admin, group_name) == KafkaError.GROUP_ID_NOT_FOUND
-    assert delete_error(admin, f"{group_name}-unknown") == KafkaError.GROUP_ID_NOT_FOUND
 
     # The group id can be used again, and starts from auto.offset.reset.
     received = []
     read([members(group_name, topic_name, "compat-ck-b")], received, len(sent))
     assert_each_once(received, sent)
+
+
+def test_partitions_of_a_killed_member_move_when_its_session_times_out(
+        admin, members, processes, topic_name, group_name):
+    create(admin, topic_name)
+    survivor = members(group_name, topic_name, "compat-ck-a")
+    victim = processes(group_name, topic_name, "compat-ck-killed", session_ms=3000)
+    received = []
+    wait_for_members(admin, group_name, [survivor], {"compat-ck-a": 2, "compat-ck-killed": 2},
+                     received)
+
+    # SIGKILL sends no LeaveGroup: the coordinator removes the member when its session
+    # times out, and the survivor gets every partition in the next generation.
+    kill(victim)
+    description = wait_for_members(admin, group_name, [survivor], {"compat-ck-a": PARTITIONS},
+                                   received)
+    assert sorted(tp.partition for tp in survivor.assignment()) == list(range(PARTITIONS))
+    assert [m.member_id for m in description.members] == [survivor.memberid()]
+    assert received == []
+
+
+def test_a_static_member_restarted_in_time_keeps_its_partitions_without_a_rebalance(
+        admin, members, processes, topic_name, group_name):
+    create(admin, topic_name)
+    revoked = []
+    other = members(group_name, topic_name, "compat-ck-a",
+                    on_revoke=lambda consumer, partitions: revoked.append(partitions))
+    static = processes(group_name, topic_name, "compat-ck-static", "compat-static-1",
+                       session_ms=10000)
+    received = []
+    before = wait_for_members(admin, group_name, [other],
+                              {"compat-ck-a": 2, "compat-ck-static": 2}, received)
+    first = member_of(before, "compat-ck-static")
+    assert first.group_instance_id == "compat-static-1"
+    kept = sorted(tp.partition for tp in other.assignment())
+    revoked.clear()
+
+    # Killed and started again within its session timeout, the static member takes its
+    # place back under a new member id; the group does not rebalance, so nobody's
+    # partitions are revoked and each member keeps what it had.
+    kill(static)
+    processes(group_name, topic_name, "compat-ck-static", "compat-static-1", session_ms=10000)
+    after = wait_for_members(
+        admin, group_name, [other], {"compat-ck-a": 2, "compat-ck-static": 2}, received,
+        done=lambda d: member_of(d, "compat-ck-static").member_id != first.member_id)
+    second = member_of(after, "compat-ck-static")
+    assert second.group_instance_id == "compat-static-1"
+    assert sorted((tp.topic, tp.partition) for tp in second.assignment.topic_partitions) == sorted(
+        (tp.topic, tp.partition) for tp in first.assignment.topic_partitions)
+    assert member_of(after, "compat-ck-a").member_id == other.memberid()
+    assert sorted(tp.partition for tp in other.assignment()) == kept
+    assert revoked == []
+    assert received == []

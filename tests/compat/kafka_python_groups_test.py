@@ -1,6 +1,7 @@
 """kafka-python consumer groups against StreamBus: subscribe with synchronous commits, the
-partitions spread over the members as they join and leave, committed offsets seen by a new
-member, and KafkaAdminClient's view of the group.
+partitions spread over the members as they join and leave, the choice of an assignor every
+member supports, committed offsets seen by a new member, and KafkaAdminClient's view of the
+group.
 
 A kafka-python consumer takes part in a rebalance only inside poll(), so one thread drives every
 member by polling each in turn. Every loop is bounded by a deadline."""
@@ -10,6 +11,9 @@ import time
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from kafka.errors import InconsistentGroupProtocolError
 from kafka.structs import OffsetAndMetadata
 
 from conftest import value_of
@@ -35,12 +39,12 @@ def members(bootstrap):
     """Opens subscribed group members; closes whichever the test left open."""
     opened = []
 
-    def open_member(group, topic, client_id):
+    def open_member(group, topic, client_id, **config):
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group, client_id=client_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=6000, heartbeat_interval_ms=200, max_poll_interval_ms=30000,
-            request_timeout_ms=15000)
+            request_timeout_ms=15000, **config)
         consumer.subscribe([topic])
         opened.append(consumer)
         return consumer
@@ -145,6 +149,7 @@ def test_two_members_split_the_partitions_and_read_each_record_once(bootstrap, a
     received = []
     assignments = settle(consumers, topic_name, [3, 3], received)
     assert received == []
+    assert consumers[0].committed(TopicPartition(topic_name, 0), timeout_ms=10000) is None
 
     sent = produce(bootstrap, topic_name, {p: 100 for p in range(PARTITIONS)})
     read(consumers, received, len(sent))
@@ -195,6 +200,35 @@ def test_partitions_spread_to_a_third_member_and_move_when_one_leaves(bootstrap,
     assert_each_once(received, sent)
 
 
+def test_the_group_uses_an_assignor_every_member_supports(bootstrap, admin, members,
+                                                          topic_name, group_name):
+    create(admin, bootstrap, topic_name)
+    consumers = [
+        members(group_name, topic_name, "compat-kp-a", partition_assignment_strategy=(
+            RangePartitionAssignor, RoundRobinPartitionAssignor)),
+        members(group_name, topic_name, "compat-kp-b",
+                partition_assignment_strategy=(RoundRobinPartitionAssignor,)),
+    ]
+    received = []
+    assignments = settle(consumers, topic_name, [3, 3], received)
+    assert sorted(map(sorted, assignments)) == [[0, 2, 4], [1, 3, 5]]
+    [group] = admin.describe_consumer_groups([group_name])
+    assert (group.state, group.protocol) == ("Stable", "roundrobin")
+
+    # A member that supports none of the assignors the group can use is refused.
+    outsider = members(group_name, topic_name, "compat-kp-c",
+                       partition_assignment_strategy=(RangePartitionAssignor,))
+    deadline = time.monotonic() + PHASE_SECONDS
+    with pytest.raises(InconsistentGroupProtocolError):
+        while time.monotonic() < deadline:
+            outsider.poll(timeout_ms=100)
+    [group] = admin.describe_consumer_groups([group_name])
+    assert sorted(m.client_id for m in group.members) == ["compat-kp-a", "compat-kp-b"]
+    assert [c.assignment() for c in consumers] == [
+        {TopicPartition(topic_name, p) for p in a} for a in assignments]
+    assert received == []
+
+
 def test_committed_offsets_are_seen_by_a_new_member_and_the_admin_client(bootstrap, admin,
                                                                            members, topic_name,
                                                                            group_name):
@@ -218,6 +252,8 @@ def test_committed_offsets_are_seen_by_a_new_member_and_the_admin_client(bootstr
     assert list(member.member_metadata.topics) == [topic_name]
     assert sorted(member.member_assignment.partitions()) == [
         TopicPartition(topic_name, p) for p in range(PARTITIONS)]
+    # Without an authorizer Kafka grants every operation a group supports.
+    assert {"READ", "DESCRIBE", "DELETE"} <= set(group.authorized_operations)
     assert (group_name, "consumer") in admin.list_consumer_groups()
 
     # A new consumer of the group, not subscribed, sees the commits without joining.
@@ -232,6 +268,7 @@ def test_committed_offsets_are_seen_by_a_new_member_and_the_admin_client(bootstr
         p: (counts[p], "checkpoint" if p == 0 else "") for p in range(PARTITIONS)}
     listed = admin.list_consumer_group_offsets(group_name)
     assert listed == {TopicPartition(topic_name, p): c for p, c in seen.items()}
+    assert admin.list_consumer_group_offsets(f"{group_name}-unknown") == {}
 
     # The last member leaves: the group is Empty, still listed, and keeps its offsets.
     consumer.close(timeout_ms=10000)

@@ -93,7 +93,7 @@ fi
 
 echo "==> compat: pytest"
 cd "$here"
-timeout 210 "$python" -m pytest -p no:cacheprovider -rfE kafka_python_test.py confluent_kafka_test.py \
+timeout 150 "$python" -m pytest -p no:cacheprovider -rfE kafka_python_test.py confluent_kafka_test.py \
   kafka_python_groups_test.py confluent_kafka_groups_test.py
 [ $? -eq 0 ] || failed=1
 
