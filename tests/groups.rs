@@ -1,25 +1,24 @@
-//! Consumer groups on a real broker: librdkafka consumers that subscribe, split a topic's
-//! partitions, hand them over on join, close and session timeout, and resume at their
-//! synchronous commits with every record consumed exactly once; static membership (KIP-345)
-//! replacing a member without a rebalance; groups and offsets after a clean restart; and the
-//! group APIs' errors over raw wire requests (unknown members, stale generations, unknown
-//! partitions, oversized metadata, empty group ids, bad session timeouts, the KIP-394 member
-//! id handshake, deleting groups), each followed by a request that shows the group still works.
+//! Consumer groups on a real broker with librdkafka consumers: they subscribe, split a
+//! topic's partitions, hand them over when a member joins, closes or stops heartbeating, and
+//! resume at their synchronous commits with every record consumed exactly once; static
+//! membership (KIP-345) replaces a member without a rebalance; groups, members and offsets
+//! survive a clean restart.
 //!
-//! Every wait polls with a deadline; no assertion depends on how long anything took.
+//! The group APIs over raw wire requests, their versions and their errors are in
+//! `groups/wire.rs`. Every wait polls with a deadline; no assertion depends on how long
+//! anything took.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+#[path = "groups/wire.rs"]
+mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use streambus_protocol::ErrorCode;
-use streambus_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use streambus_protocol::messages::heartbeat_request::HeartbeatRequest;
-use streambus_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
 use streambus_protocol::messages::offset_fetch_request::{
     OffsetFetchRequest, OffsetFetchRequestTopic,
 };
@@ -29,7 +28,7 @@ use support::groups::*;
 
 /// A broker whose groups rebalance at once and accept short sessions, with a small
 /// `__consumer_offsets`.
-fn group_broker() -> TestBroker {
+pub(crate) fn group_broker() -> TestBroker {
     TestBroker::start_with(|c| {
         c.group.initial_rebalance_delay_ms = 0;
         c.group.min_session_timeout_ms = 1000;
@@ -399,7 +398,7 @@ fn a_static_member_that_restarts_within_its_session_gets_its_partitions_back_wit
             group_instance_id: Some("instance-s".into()),
         })
     );
-    assert_eq!(response.error_code, ErrorCode::FencedInstanceId as i16);
+    assert_eq!(response.error_code, FENCED_INSTANCE_ID);
 
     // The replacement resumes at the old member's commits.
     produce_round(&broker, topic, PARTITIONS, "second", 4, &mut expected);
@@ -548,403 +547,61 @@ fn committed_offsets_and_groups_survive_a_clean_restart() {
     assert_exactly_once(&ledger, &resumed_expected);
 }
 
-// ---------------------------------------------------------------------------------------
-// Raw group requests: coordinator lookup and errors
-
 #[test]
-fn find_coordinator_names_this_broker_for_groups() {
-    let broker = group_broker();
-    let node_id = broker.broker().config().node_id;
-    let port = i32::from(broker.addr().port());
-    let mut wire = Wire::connect(broker.addr());
-    for version in 0..=3 {
-        let response = call!(
-            wire,
-            version,
-            FindCoordinator(FindCoordinatorRequest {
-                key: "some-group".into(),
-                key_type: 0,
-                ..Default::default()
-            })
-        );
-        assert_eq!(response.error_code, NONE, "v{version}: {response:?}");
-        assert_eq!(response.node_id, node_id, "v{version}");
-        assert_eq!(response.host, "127.0.0.1", "v{version}");
-        assert_eq!(response.port, port, "v{version}");
-    }
-    let response = call!(
-        wire,
-        4,
-        FindCoordinator(FindCoordinatorRequest {
-            key_type: 0,
-            coordinator_keys: vec!["g1".into(), "g2".into()],
-            ..Default::default()
-        })
+fn live_members_keep_their_generation_and_partitions_across_a_clean_restart() {
+    let mut broker = group_broker();
+    let (topic, group) = ("steady", "steady-group");
+    support::create_topic(&broker, topic, PARTITIONS, &[]);
+    let a = Member::join(&broker, group, "a", topic, &[]).expecting_restarts();
+    let b = Member::join(&broker, group, "b", topic, &[]).expecting_restarts();
+    let mut ledger = Ledger::default();
+    pump(
+        &[&a, &b],
+        &mut ledger,
+        true,
+        "both consumers assigned",
+        |_| split_over(&[&a, &b]),
     );
-    let keys: Vec<&str> = response
-        .coordinators
-        .iter()
-        .map(|c| c.key.as_str())
-        .collect();
-    assert_eq!(keys, ["g1", "g2"], "{response:?}");
-    for coordinator in &response.coordinators {
-        assert_eq!(coordinator.error_code, NONE, "{coordinator:?}");
-        assert_eq!(coordinator.node_id, node_id);
-        assert_eq!(coordinator.host, "127.0.0.1");
-        assert_eq!(coordinator.port, port);
-    }
-}
-
-#[test]
-fn join_group_refuses_bad_requests_and_the_group_still_works() {
-    let broker = group_broker();
-    let topic = "joins";
-    support::create_topic(&broker, topic, 3, &[]);
-    let group = "join-errors";
-    let mut wire = Wire::connect(broker.addr());
-
-    let response = join(&mut wire, 5, join_request("", "", 10_000, topic));
-    assert_eq!(
-        response.error_code, INVALID_GROUP_ID,
-        "empty group id: {response:?}"
-    );
-    assert_eq!(response.generation_id, -1);
-    for session_timeout in [999, 1_800_001] {
-        let response = join(
-            &mut wire,
-            5,
-            join_request(group, "", session_timeout, topic),
-        );
-        assert_eq!(
-            response.error_code, INVALID_SESSION_TIMEOUT,
-            "session timeout {session_timeout}: {response:?}"
-        );
-    }
-
-    // KIP-394 from v4: a new member is given an id and must come back with it.
-    let first = join(&mut wire, 4, join_request(group, "", 10_000, topic));
-    assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "{first:?}");
-    assert!(!first.member_id.is_empty());
-    assert_eq!(first.generation_id, -1);
-    let member_id = first.member_id.clone();
-    let joined = join(&mut wire, 4, join_request(group, &member_id, 10_000, topic));
-    assert_eq!(joined.error_code, NONE, "{joined:?}");
-    assert_eq!(joined.generation_id, 1);
-    assert_eq!(joined.member_id, member_id);
-    assert_eq!(joined.leader, member_id);
-    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
-    assert_eq!(joined.members.len(), 1);
-    assert_eq!(joined.members[0].member_id, member_id);
-    assert_eq!(joined.members[0].metadata, subscription(&[topic]));
-    let given = assignment(topic, &[0, 1, 2]);
-    let synced = sync(
-        &mut wire,
-        4,
-        group,
-        1,
-        &member_id,
-        vec![(member_id.clone(), given.clone())],
-    );
-    assert_eq!(synced.error_code, NONE, "{synced:?}");
-    assert_eq!(synced.assignment, given);
-    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
-
-    // After each refusal the member's group carries on.
-    let response = join(&mut wire, 5, join_request("", "", 10_000, topic));
-    assert_eq!(response.error_code, INVALID_GROUP_ID);
-    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
-    let response = join(&mut wire, 5, join_request(group, "", 500, topic));
-    assert_eq!(response.error_code, INVALID_SESSION_TIMEOUT);
-    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
-    // Another protocol type cannot join a consumer group that has members.
-    let mut connect = join_request(group, "", 10_000, topic);
-    connect.protocol_type = "connect".into();
-    let response = join(&mut wire, 5, connect);
-    assert_eq!(
-        response.error_code, INCONSISTENT_GROUP_PROTOCOL,
-        "{response:?}"
-    );
-    assert_eq!(heartbeat(&mut wire, group, 1, &member_id), NONE);
-    assert_eq!(describe(&mut wire, group).group_state, "Stable");
-
-    // The handshake at the flexible v9, in another group.
-    let first = join(&mut wire, 9, join_request("join-v9", "", 10_000, topic));
-    assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "{first:?}");
-    let joined = join(
-        &mut wire,
-        9,
-        join_request("join-v9", &first.member_id, 10_000, topic),
-    );
-    assert_eq!(joined.error_code, NONE, "{joined:?}");
-    assert_eq!(joined.protocol_type.as_deref(), Some("consumer"));
-    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
-    assert!(!joined.skip_assignment);
-    assert_eq!(joined.leader, first.member_id);
-    // Before v4 there is no handshake: the first JoinGroup joins.
-    let joined = join(&mut wire, 3, join_request("join-v3", "", 10_000, topic));
-    assert_eq!(joined.error_code, NONE, "{joined:?}");
-    assert!(!joined.member_id.is_empty());
-    assert_eq!(joined.generation_id, 1);
-    assert_eq!(joined.leader, joined.member_id);
-}
-
-#[test]
-fn heartbeat_and_sync_refuse_unknown_members_and_stale_generations() {
-    let broker = group_broker();
-    let (topic, group) = ("beats", "beat-errors");
-    support::create_topic(&broker, topic, 3, &[]);
-    let mut wire = Wire::connect(broker.addr());
-    let member = raw_sole_member(&mut wire, group, topic, 3);
-    assert_eq!(member.generation, 1);
-    let id = member.member_id.as_str();
-
-    assert_eq!(
-        heartbeat(&mut wire, group, 1, "no-such-member"),
-        UNKNOWN_MEMBER_ID
-    );
-    assert_eq!(heartbeat(&mut wire, group, 1, id), NONE);
-    assert_eq!(
-        heartbeat(&mut wire, "no-such-group", 1, id),
-        UNKNOWN_MEMBER_ID
-    );
-    assert_eq!(heartbeat(&mut wire, "", 1, id), INVALID_GROUP_ID);
-    assert_eq!(heartbeat(&mut wire, group, 1, id), NONE);
-
-    // The leader rejoins: a new generation, and the old one is stale.
-    let rejoined = join(&mut wire, 5, join_request(group, id, 10_000, topic));
-    assert_eq!(rejoined.error_code, NONE, "{rejoined:?}");
-    assert_eq!(rejoined.generation_id, 2);
-    assert_eq!(
-        sync(&mut wire, 5, group, 1, id, Vec::new()).error_code,
-        ILLEGAL_GENERATION,
-        "SyncGroup of the old generation"
-    );
-    assert_eq!(
-        sync(&mut wire, 5, group, 2, "no-such-member", Vec::new()).error_code,
-        UNKNOWN_MEMBER_ID
-    );
-    let given = assignment(topic, &[0, 1, 2]);
-    let synced = sync(
-        &mut wire,
-        5,
-        group,
-        2,
-        id,
-        vec![(id.to_string(), given.clone())],
-    );
-    assert_eq!(synced.error_code, NONE, "{synced:?}");
-    assert_eq!(synced.assignment, given);
-    assert_eq!(synced.protocol_name.as_deref(), Some("range"));
-    assert_eq!(
-        heartbeat(&mut wire, group, 1, id),
-        ILLEGAL_GENERATION,
-        "stale generation"
-    );
-    assert_eq!(
-        heartbeat(&mut wire, group, 3, id),
-        ILLEGAL_GENERATION,
-        "future generation"
-    );
-    assert_eq!(
-        heartbeat(&mut wire, group, 2, id),
-        NONE,
-        "the current generation"
+    let mut expected = BTreeMap::new();
+    produce_round(&broker, topic, PARTITIONS, "before", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &b], &mut ledger, true, "round one", |l| {
+        l.distinct() == total
+    });
+    let a_id = member_id_of(&describe_new(&broker, group), "a");
+    let generation = generation_of(&broker, group, &a_id);
+    let history = (
+        a.assignments(),
+        b.assignments(),
+        a.revocations(),
+        b.revocations(),
     );
 
-    // LeaveGroup of an unknown member is refused for that member only.
-    let response = call!(
-        wire,
-        4,
-        LeaveGroup(LeaveGroupRequest {
-            group_id: group.into(),
-            members: vec![MemberIdentity {
-                member_id: "no-such-member".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-    );
-    assert_eq!(response.error_code, NONE, "{response:?}");
-    assert_eq!(response.members.len(), 1);
-    assert_eq!(response.members[0].error_code, UNKNOWN_MEMBER_ID);
-    assert_eq!(heartbeat(&mut wire, group, 2, id), NONE);
-}
-
-#[test]
-fn offset_commit_errors_are_per_partition_and_the_group_still_commits() {
-    let broker = group_broker();
-    let (topic, group) = ("commits", "commit-errors");
-    support::create_topic(&broker, topic, 3, &[]);
-    let mut wire = Wire::connect(broker.addr());
-    let member = raw_sole_member(&mut wire, group, topic, 3);
-    let (generation, id) = (member.generation, member.member_id.as_str());
-
-    let limit = "x".repeat(4096);
-    let over = "y".repeat(4097);
-    let answered = commit(
-        &mut wire,
-        group,
-        generation,
-        id,
-        &[
-            (
-                topic,
-                vec![
-                    (0, 5, Some("ok".into())),
-                    (1, 6, Some(over.clone())),
-                    (2, 7, Some(limit.clone())),
-                    (3, 1, None),
-                ],
-            ),
-            ("no-such-topic", vec![(0, 1, None)]),
-        ],
-    );
+    // The group, with its members and generation, is reloaded from __consumer_offsets; the
+    // members' heartbeats are accepted again and nobody rejoins.
+    broker.restart();
+    produce_round(&broker, topic, PARTITIONS, "after", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &b], &mut ledger, true, "round two", |l| {
+        l.distinct() == total
+    });
+    assert_exactly_once(&ledger, &expected);
     assert_eq!(
-        answered,
-        vec![
-            (topic.to_string(), 0, NONE),
-            (topic.to_string(), 1, OFFSET_METADATA_TOO_LARGE),
-            (topic.to_string(), 2, NONE),
-            (topic.to_string(), 3, UNKNOWN_TOPIC_OR_PARTITION),
-            ("no-such-topic".to_string(), 0, UNKNOWN_TOPIC_OR_PARTITION),
-        ]
+        (
+            a.assignments(),
+            b.assignments(),
+            a.revocations(),
+            b.revocations()
+        ),
+        history,
+        "no rebalance"
     );
-    let fetched = committed_in(&fetch(&mut wire, group, Some((topic, &[0, 1, 2]))), topic);
+    let described = describe_new(&broker, group);
+    assert_eq!(described.group_state, "Stable");
+    assert_eq!(member_id_of(&described, "a"), a_id);
+    assert_eq!(generation_of(&broker, group, &a_id), generation);
     assert_eq!(
-        fetched,
-        BTreeMap::from([
-            (0, (5, "ok".to_string())),
-            (1, (-1, String::new())),
-            (2, (7, limit.clone())),
-        ])
+        committed_offsets(&broker, group, topic, PARTITIONS),
+        ends(&expected, PARTITIONS)
     );
-
-    // The member checks cover every partition of the request.
-    let answered = commit(
-        &mut wire,
-        group,
-        generation,
-        "no-such-member",
-        &[(topic, vec![(0, 9, None), (1, 9, None)])],
-    );
-    assert_eq!(
-        answered,
-        vec![
-            (topic.to_string(), 0, UNKNOWN_MEMBER_ID),
-            (topic.to_string(), 1, UNKNOWN_MEMBER_ID)
-        ]
-    );
-    let answered = commit(
-        &mut wire,
-        group,
-        generation + 1,
-        id,
-        &[(topic, vec![(0, 9, None)])],
-    );
-    assert_eq!(answered, vec![(topic.to_string(), 0, ILLEGAL_GENERATION)]);
-    // A commit without a member (an admin's) is refused while the group has members.
-    let answered = commit(&mut wire, group, -1, "", &[(topic, vec![(0, 9, None)])]);
-    assert_eq!(answered, vec![(topic.to_string(), 0, UNKNOWN_MEMBER_ID)]);
-
-    // None of those changed anything, and a valid commit still works.
-    let fetched = committed_in(&fetch(&mut wire, group, Some((topic, &[0]))), topic);
-    assert_eq!(fetched, BTreeMap::from([(0, (5, "ok".to_string()))]));
-    let answered = commit(
-        &mut wire,
-        group,
-        generation,
-        id,
-        &[(topic, vec![(0, 8, Some("again".into())), (1, 2, None)])],
-    );
-    assert_eq!(
-        answered,
-        vec![(topic.to_string(), 0, NONE), (topic.to_string(), 1, NONE)]
-    );
-    let fetched = committed_in(&fetch(&mut wire, group, Some((topic, &[0, 1, 2]))), topic);
-    assert_eq!(
-        fetched,
-        BTreeMap::from([
-            (0, (8, "again".to_string())),
-            (1, (2, String::new())),
-            (2, (7, limit)),
-        ])
-    );
-    assert_eq!(heartbeat(&mut wire, group, generation, id), NONE);
-}
-
-#[test]
-fn delete_groups_refuses_groups_with_members_and_unknown_groups() {
-    let broker = group_broker();
-    let topic = "deletes";
-    support::create_topic(&broker, topic, 3, &[]);
-    let mut wire = Wire::connect(broker.addr());
-    let busy = raw_sole_member(&mut wire, "busy", topic, 3);
-    // A group that only has offsets, committed without a member.
-    let answered = commit(&mut wire, "idle", -1, "", &[(topic, vec![(0, 3, None)])]);
-    assert_eq!(answered, vec![(topic.to_string(), 0, NONE)]);
-    assert_eq!(
-        committed_in(&fetch(&mut wire, "idle", Some((topic, &[0]))), topic)[&0].0,
-        3
-    );
-
-    let results = delete_groups(&mut wire, &["busy", "never-existed", "idle"]);
-    assert_eq!(
-        results,
-        BTreeMap::from([
-            ("busy".to_string(), NON_EMPTY_GROUP),
-            ("never-existed".to_string(), GROUP_ID_NOT_FOUND),
-            ("idle".to_string(), NONE),
-        ])
-    );
-    // The deleted group is dead and its offsets are gone; the busy one carries on.
-    let idle = describe(&mut wire, "idle");
-    assert_eq!(idle.group_state, "Dead");
-    assert!(idle.members.is_empty());
-    assert_eq!(
-        committed_in(&fetch(&mut wire, "idle", Some((topic, &[0]))), topic)[&0].0,
-        -1
-    );
-    assert_eq!(
-        heartbeat(&mut wire, "busy", busy.generation, &busy.member_id),
-        NONE
-    );
-    assert_eq!(describe(&mut wire, "busy").group_state, "Stable");
-
-    // Once its member has left, the busy group can be deleted too, once.
-    let response = call!(
-        wire,
-        3,
-        LeaveGroup(LeaveGroupRequest {
-            group_id: busy.group.clone(),
-            members: vec![MemberIdentity {
-                member_id: busy.member_id.clone(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-    );
-    assert_eq!(response.error_code, NONE, "{response:?}");
-    assert_eq!(response.members.len(), 1);
-    assert_eq!(response.members[0].member_id, busy.member_id);
-    assert_eq!(response.members[0].error_code, NONE);
-    assert_eq!(describe(&mut wire, "busy").group_state, "Empty");
-    assert_eq!(
-        delete_groups(&mut wire, &["busy"]),
-        BTreeMap::from([("busy".to_string(), NONE)])
-    );
-    assert_eq!(
-        delete_groups(&mut wire, &["busy"]),
-        BTreeMap::from([("busy".to_string(), GROUP_ID_NOT_FOUND)])
-    );
-    let (error_code, listed) = list_groups(&mut wire, &[]);
-    assert_eq!(error_code, NONE);
-    assert!(
-        listed
-            .iter()
-            .all(|g| g.group_id != "busy" && g.group_id != "idle"),
-        "{listed:?}"
-    );
-    // A group of the same name starts afresh.
-    let again = raw_sole_member(&mut wire, "busy", topic, 3);
-    assert_eq!(again.generation, 1);
 }

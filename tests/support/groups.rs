@@ -13,10 +13,13 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rdkafka::Message;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use streambus_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use streambus_protocol::messages::describe_groups_response::DescribedGroup;
+use streambus_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use streambus_protocol::messages::heartbeat_request::HeartbeatRequest;
 use streambus_protocol::messages::join_group_request::{
     JoinGroupRequest, JoinGroupRequestProtocol,
@@ -26,6 +29,9 @@ use streambus_protocol::messages::list_groups_request::ListGroupsRequest;
 use streambus_protocol::messages::list_groups_response::ListedGroup;
 use streambus_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use streambus_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequest, OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
 use streambus_protocol::messages::offset_fetch_request::{
     OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopics,
@@ -47,6 +53,7 @@ pub const PARTITIONS: i32 = 6;
 pub const NONE: i16 = ErrorCode::None as i16;
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = ErrorCode::UnknownTopicOrPartition as i16;
 pub const OFFSET_METADATA_TOO_LARGE: i16 = ErrorCode::OffsetMetadataTooLarge as i16;
+pub const COORDINATOR_NOT_AVAILABLE: i16 = ErrorCode::CoordinatorNotAvailable as i16;
 pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = ErrorCode::CoordinatorLoadInProgress as i16;
 pub const ILLEGAL_GENERATION: i16 = ErrorCode::IllegalGeneration as i16;
 pub const INCONSISTENT_GROUP_PROTOCOL: i16 = ErrorCode::InconsistentGroupProtocol as i16;
@@ -57,6 +64,10 @@ pub const REBALANCE_IN_PROGRESS: i16 = ErrorCode::RebalanceInProgress as i16;
 pub const NON_EMPTY_GROUP: i16 = ErrorCode::NonEmptyGroup as i16;
 pub const GROUP_ID_NOT_FOUND: i16 = ErrorCode::GroupIdNotFound as i16;
 pub const MEMBER_ID_REQUIRED: i16 = ErrorCode::MemberIdRequired as i16;
+pub const INVALID_REQUEST: i16 = ErrorCode::InvalidRequest as i16;
+pub const GROUP_MAX_SIZE_REACHED: i16 = ErrorCode::GroupMaxSizeReached as i16;
+pub const FENCED_INSTANCE_ID: i16 = ErrorCode::FencedInstanceId as i16;
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = ErrorCode::GroupSubscribedToTopic as i16;
 
 // ---------------------------------------------------------------------------------------
 // librdkafka group members
@@ -96,6 +107,9 @@ pub struct Member {
     pub name: String,
     pub consumer: BaseConsumer<Recording>,
     pub rebalances: Arc<Rebalances>,
+    /// Whether lost connections are expected (the test restarts the broker): librdkafka
+    /// reports them through `poll` and reconnects.
+    pub expects_restarts: bool,
 }
 
 impl Member {
@@ -128,7 +142,14 @@ impl Member {
             name: name.to_string(),
             consumer,
             rebalances,
+            expects_restarts: false,
         }
+    }
+
+    /// The same member, for a test that restarts the broker under it.
+    pub fn expecting_restarts(mut self) -> Member {
+        self.expects_restarts = true;
+        self
     }
 
     /// The partitions assigned right now.
@@ -200,7 +221,13 @@ pub fn pump(
                 let Some(result) = member.consumer.poll(Duration::from_millis(10)) else {
                     break;
                 };
-                let message = result.unwrap_or_else(|e| panic!("{}: consume: {e}", member.name));
+                let message = match result {
+                    Ok(message) => message,
+                    Err(KafkaError::MessageConsumption(
+                        RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+                    )) if member.expects_restarts => continue,
+                    Err(e) => panic!("{}: consume: {e}", member.name),
+                };
                 ledger
                     .got
                     .entry((message.partition(), message.offset()))
@@ -361,6 +388,42 @@ macro_rules! call {
 #[allow(unused_imports)] // not every test binary sends group requests
 pub(crate) use call;
 
+/// FindCoordinator v3 for `group`, repeated while the coordinator is not available yet (the
+/// first lookup creates `__consumer_offsets`) or loading, as clients do; panics unless this
+/// broker is named within [`DEADLINE`]. Raw group requests must come after it, as a
+/// client's do.
+pub fn find_coordinator(broker: &TestBroker, group: &str) {
+    let mut wire = Wire::connect(broker.addr());
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let response = call!(
+            wire,
+            3,
+            FindCoordinator(FindCoordinatorRequest {
+                key: group.into(),
+                key_type: 0,
+                ..Default::default()
+            })
+        );
+        match response.error_code {
+            NONE => {
+                assert_eq!(response.node_id, broker.broker().config().node_id);
+                assert_eq!(response.host, broker.addr().ip().to_string());
+                assert_eq!(response.port, i32::from(broker.addr().port()));
+                return;
+            }
+            COORDINATOR_NOT_AVAILABLE | COORDINATOR_LOAD_IN_PROGRESS => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no coordinator for {group}: {response:?}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => panic!("FindCoordinator for {group}: {response:?}"),
+        }
+    }
+}
+
 /// A `ConsumerProtocolSubscription` v0 for `topics`, as consumers put in JoinGroup.
 pub fn subscription(topics: &[&str]) -> Bytes {
     let mut out = BytesMut::new();
@@ -463,10 +526,22 @@ pub fn sync(
     )
 }
 
+/// Heartbeat v4 of a dynamic member: its error code.
 pub fn heartbeat(wire: &mut Wire, group: &str, generation_id: i32, member_id: &str) -> i16 {
+    heartbeat_at(wire, 4, group, generation_id, member_id)
+}
+
+/// Heartbeat at `version` of a dynamic member: its error code.
+pub fn heartbeat_at(
+    wire: &mut Wire,
+    version: i16,
+    group: &str,
+    generation_id: i32,
+    member_id: &str,
+) -> i16 {
     let response = call!(
         wire,
-        4,
+        version,
         Heartbeat(HeartbeatRequest {
             group_id: group.into(),
             generation_id,
@@ -527,9 +602,21 @@ pub fn commit(
     member_id: &str,
     topics: &[(&str, Vec<PartitionCommit>)],
 ) -> Vec<(String, i32, i16)> {
+    commit_at(wire, 8, group, generation, member_id, topics)
+}
+
+/// [`commit`] at `version`.
+pub fn commit_at(
+    wire: &mut Wire,
+    version: i16,
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    topics: &[(&str, Vec<PartitionCommit>)],
+) -> Vec<(String, i32, i16)> {
     let response = call!(
         wire,
-        8,
+        version,
         OffsetCommit(OffsetCommitRequest {
             group_id: group.into(),
             generation_id_or_member_epoch: generation,
@@ -634,9 +721,14 @@ pub fn committed_offsets(
 
 /// DescribeGroups v5 of one group.
 pub fn describe(wire: &mut Wire, group: &str) -> DescribedGroup {
+    describe_at(wire, 5, group)
+}
+
+/// DescribeGroups at `version` of one group.
+pub fn describe_at(wire: &mut Wire, version: i16, group: &str) -> DescribedGroup {
     let response = call!(
         wire,
-        5,
+        version,
         DescribeGroups(DescribeGroupsRequest {
             groups: vec![group.into()],
             include_authorized_operations: false,
@@ -656,9 +748,14 @@ pub fn describe_new(broker: &TestBroker, group: &str) -> DescribedGroup {
 
 /// ListGroups v4 with a states filter.
 pub fn list_groups(wire: &mut Wire, states: &[&str]) -> (i16, Vec<ListedGroup>) {
+    list_groups_at(wire, 4, states)
+}
+
+/// ListGroups at `version` (a states filter needs v4).
+pub fn list_groups_at(wire: &mut Wire, version: i16, states: &[&str]) -> (i16, Vec<ListedGroup>) {
     let response = call!(
         wire,
-        4,
+        version,
         ListGroups(ListGroupsRequest {
             states_filter: states.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
@@ -669,9 +766,14 @@ pub fn list_groups(wire: &mut Wire, states: &[&str]) -> (i16, Vec<ListedGroup>) 
 
 /// DeleteGroups v2: the error code of each group.
 pub fn delete_groups(wire: &mut Wire, groups: &[&str]) -> BTreeMap<String, i16> {
+    delete_groups_at(wire, 2, groups)
+}
+
+/// DeleteGroups at `version`: the error code of each group.
+pub fn delete_groups_at(wire: &mut Wire, version: i16, groups: &[&str]) -> BTreeMap<String, i16> {
     let response = call!(
         wire,
-        2,
+        version,
         DeleteGroups(DeleteGroupsRequest {
             groups_names: groups.iter().map(|g| g.to_string()).collect(),
         })
@@ -710,4 +812,134 @@ pub fn member_id_of(described: &DescribedGroup, client_id: &str) -> String {
         "members with client id {client_id}: {described:?}"
     );
     found[0].member_id.clone()
+}
+
+/// A JoinGroup v5 like [`join_request`] with its own rebalance timeout.
+pub fn join_with_rebalance_timeout(
+    group: &str,
+    member_id: &str,
+    topic: &str,
+    rebalance_timeout_ms: i32,
+) -> JoinGroupRequest {
+    let mut request = join_request(group, member_id, 10_000, topic);
+    request.rebalance_timeout_ms = rebalance_timeout_ms;
+    request
+}
+
+/// Polls Heartbeat of `member_id` at `generation` until it answers `code`; panics on any
+/// other answer but NONE, or after [`DEADLINE`].
+pub fn heartbeat_until(wire: &mut Wire, group: &str, generation: i32, member_id: &str, code: i16) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match heartbeat(wire, group, generation, member_id) {
+            answer if answer == code => return,
+            NONE => {}
+            other => panic!("heartbeat of {member_id}: {other} while waiting for {code}"),
+        }
+        assert!(Instant::now() < deadline, "heartbeat never answered {code}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `work` on its own thread while the calling thread does `meanwhile`, then waits (with
+/// a deadline) for `work` and returns both results.
+pub fn alongside<T: Send, U>(
+    work: impl FnOnce() -> T + Send,
+    meanwhile: impl FnOnce() -> U,
+) -> (T, U) {
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(work);
+        let done_here = meanwhile();
+        let deadline = Instant::now() + DEADLINE;
+        while !handle.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "the raw client's request never finished"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (
+            handle.join().expect("the raw client did not panic"),
+            done_here,
+        )
+    })
+}
+
+/// With A alone in `group` at generation 1, a member B joins: its JoinGroup waits until A,
+/// told by its heartbeat, rejoins too (both with a 1.5 s rebalance timeout), and both get
+/// generation 2 with A leading. Returns B's connection and member id; nobody has synced.
+pub fn second_member_joins(
+    broker: &TestBroker,
+    group: &str,
+    topic: &str,
+    a_wire: &mut Wire,
+    a_id: &str,
+) -> (Wire, String) {
+    let rebalance_timeout = 1500;
+    let mut b_wire = Wire::connect(broker.addr());
+    let first = join(
+        &mut b_wire,
+        5,
+        join_with_rebalance_timeout(group, "", topic, rebalance_timeout),
+    );
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "{first:?}");
+    let b_id = first.member_id.clone();
+    let b_request = join_with_rebalance_timeout(group, &b_id, topic, rebalance_timeout);
+    let ((b_wire, b_joined), a_joined): ((Wire, JoinGroupResponse), JoinGroupResponse) = alongside(
+        move || {
+            let joined = join(&mut b_wire, 5, b_request);
+            (b_wire, joined)
+        },
+        || {
+            heartbeat_until(a_wire, group, 1, a_id, REBALANCE_IN_PROGRESS);
+            let request = join_with_rebalance_timeout(group, a_id, topic, rebalance_timeout);
+            join(a_wire, 5, request)
+        },
+    );
+    assert_eq!(a_joined.error_code, NONE, "{a_joined:?}");
+    assert_eq!(b_joined.error_code, NONE, "{b_joined:?}");
+    assert_eq!((a_joined.generation_id, b_joined.generation_id), (2, 2));
+    assert_eq!(a_joined.leader, a_id);
+    assert_eq!(b_joined.leader, a_id);
+    assert_eq!(a_joined.members.len(), 2, "the leader gets both members");
+    assert!(b_joined.members.is_empty());
+    (b_wire, b_id)
+}
+
+/// OffsetDelete v0: the top-level error code and (topic, partition, error code), sorted.
+pub fn offset_delete(
+    wire: &mut Wire,
+    group: &str,
+    topics: &[(&str, &[i32])],
+) -> (i16, Vec<(String, i32, i16)>) {
+    let response = call!(
+        wire,
+        0,
+        OffsetDelete(OffsetDeleteRequest {
+            group_id: group.into(),
+            topics: topics
+                .iter()
+                .map(|(name, partitions)| OffsetDeleteRequestTopic {
+                    name: name.to_string(),
+                    partitions: partitions
+                        .iter()
+                        .map(|p| OffsetDeleteRequestPartition {
+                            partition_index: *p
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    );
+    let mut partitions: Vec<(String, i32, i16)> = response
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index, p.error_code))
+        })
+        .collect();
+    partitions.sort();
+    (response.error_code, partitions)
 }

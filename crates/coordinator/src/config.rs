@@ -20,6 +20,9 @@ pub struct GroupConfig {
     /// members are kept after it became empty (or, for a group that never had members, after
     /// the commit).
     pub offsets_retention_ms: u64,
+    /// `offsets.retention.check.interval.ms`: how long an empty group without offsets is
+    /// kept before it is dropped (Kafka drops such groups in a cleanup pass this often).
+    pub offsets_retention_check_interval_ms: u64,
     /// `offset.metadata.max.bytes`: longest metadata string kept with a committed offset.
     pub offset_metadata_max_bytes: usize,
 }
@@ -32,6 +35,7 @@ impl Default for GroupConfig {
             initial_rebalance_delay_ms: 3_000,
             group_max_size: i32::MAX as usize,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
         }
     }

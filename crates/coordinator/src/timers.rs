@@ -1,6 +1,6 @@
 //! Time: session expiry, the KIP-394 handshake timeout, the join (rebalance) deadline with the
 //! initial delay of an empty group's first rebalance, the sync deadline, offsets retention and
-//! the move to `Dead`.
+//! the move to `Dead` of an empty group without offsets.
 //!
 //! The group has one timer: after every event it works out its earliest deadline and emits
 //! [`Effect::ScheduleTimer`] when that changed. Invariants: a member with a parked JoinGroup
@@ -92,12 +92,21 @@ impl Group {
             self.offsets.remove(tp);
         }
         if !expired.is_empty() {
-            out.push(Effect::Persist(Record::OffsetTombstones(expired)));
+            out.push(Effect::Persist(Record::OffsetTombstones(expired.clone())));
         }
-        if self.is_removable() {
+        // As in Kafka's cleanup pass, the pass that expires a group's last offsets drops it.
+        if self.is_removable() && (!expired.is_empty() || self.removal_deadline_ms() <= now_ms) {
             self.transition(GroupState::Dead, now_ms);
             self.bury(out);
         }
+    }
+
+    /// An empty group without offsets is dropped `offsets_retention_check_interval_ms` after
+    /// it became empty, so it stays visible (DescribeGroups, DeleteGroups) for about as long
+    /// as Kafka's periodic cleanup would keep it.
+    fn removal_deadline_ms(&self) -> u64 {
+        self.state_since_ms
+            .saturating_add(self.config.offsets_retention_check_interval_ms)
     }
 
     fn is_removable(&self) -> bool {
@@ -127,7 +136,7 @@ impl Group {
             return None;
         }
         if self.is_removable() {
-            return Some(self.state_since_ms);
+            return Some(self.removal_deadline_ms());
         }
         let retention = self.config.offsets_retention_ms;
         let sessions = self

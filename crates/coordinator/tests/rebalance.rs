@@ -119,18 +119,21 @@ fn leave_triggers_a_rebalance_and_the_last_leave_empties_the_group() {
         vec![
             Effect::Persist(Record::Group(empty)),
             left(11, A),
-            timer(7100)
+            // No offsets: the empty group is dropped after the cleanup interval.
+            timer(607_100)
         ]
     );
     assert_eq!(group.state(), GroupState::Empty);
-    // No offsets to keep: the group goes away.
+    // No offsets to keep: the group stays Empty for the cleanup interval, then goes away.
+    assert_eq!(group.handle(Event::Tick, 7100), vec![]);
+    assert_eq!(group.state(), GroupState::Empty);
     assert_eq!(
-        group.handle(Event::Tick, 7100),
+        group.handle(Event::Tick, 607_100),
         vec![Effect::Persist(Record::GroupTombstone)]
     );
     assert_eq!(group.state(), GroupState::Dead);
     assert_eq!(
-        group.handle(Event::Join(join(12, "", "a")), 7200),
+        group.handle(Event::Join(join(12, "", "a")), 607_200),
         vec![join_error(12, "", errors::COORDINATOR_NOT_AVAILABLE)]
     );
 }
@@ -291,10 +294,10 @@ fn inconsistent_protocols_are_rejected() {
     let mut empty_group = Group::new("h", no_delay(), 0);
     assert_eq!(
         empty_group.handle(Event::Join(none), 0),
-        // A group that is empty and holds no offsets is due to be dropped at once.
+        // A group that is empty and holds no offsets is dropped after the cleanup interval.
         vec![
             join_error(12, "", errors::INCONSISTENT_GROUP_PROTOCOL),
-            timer(0)
+            timer(600_000)
         ]
     );
     assert_eq!(group.state(), GroupState::Stable);
@@ -375,16 +378,18 @@ fn member_that_never_syncs_is_removed_after_the_rebalance_timeout() {
         current_state_timestamp_ms: 30_000,
         members: Vec::new(),
     };
-    // Removed, the group is empty; without offsets it is dropped in the same tick.
+    // Removed, the group is empty; without offsets it is dropped after the cleanup interval.
     assert_eq!(
         effects,
-        vec![
-            Effect::Persist(Record::Group(empty)),
-            Effect::Persist(Record::GroupTombstone)
-        ]
+        vec![Effect::Persist(Record::Group(empty)), timer(630_000)]
+    );
+    assert_eq!(group.state(), GroupState::Empty);
+    assert_eq!(group.generation(), 2);
+    assert_eq!(
+        group.handle(Event::Tick, 630_000),
+        vec![Effect::Persist(Record::GroupTombstone)]
     );
     assert_eq!(group.state(), GroupState::Dead);
-    assert_eq!(group.generation(), 2);
 }
 
 #[test]
@@ -395,8 +400,13 @@ fn a_group_that_never_stored_anything_dies_without_a_tombstone() {
     let effects = group.handle(Event::Join(bad), 0);
     assert_eq!(
         effects,
-        vec![join_error(1, "", errors::INVALID_SESSION_TIMEOUT), timer(0)]
+        vec![
+            join_error(1, "", errors::INVALID_SESSION_TIMEOUT),
+            timer(600_000)
+        ]
     );
-    assert_eq!(group.handle(Event::Tick, 0), vec![]);
+    assert_eq!(group.handle(Event::Tick, 599_999), vec![]);
+    assert_eq!(group.state(), GroupState::Empty);
+    assert_eq!(group.handle(Event::Tick, 600_000), vec![]);
     assert_eq!(group.state(), GroupState::Dead);
 }

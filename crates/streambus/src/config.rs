@@ -58,6 +58,7 @@ pub struct FileConfig {
     group_max_session_timeout_ms: Option<u32>,
     group_max_size: Option<usize>,
     offsets_retention_minutes: Option<u64>,
+    offsets_retention_check_interval_ms: Option<u64>,
     offsets_topic_num_partitions: Option<i32>,
     offset_metadata_max_bytes: Option<usize>,
     /// Topic config defaults, by Kafka name.
@@ -213,6 +214,12 @@ fn apply_group_settings(file: &FileConfig, broker: &mut BrokerConfig) -> Result<
     }
     if let Some(v) = setting(file.offsets_retention_minutes, "OFFSETS_RETENTION_MINUTES")? {
         group.offsets_retention_ms = v.saturating_mul(60_000);
+    }
+    if let Some(v) = setting(
+        file.offsets_retention_check_interval_ms,
+        "OFFSETS_RETENTION_CHECK_INTERVAL_MS",
+    )? {
+        group.offsets_retention_check_interval_ms = v;
     }
     if let Some(v) = setting(file.offset_metadata_max_bytes, "OFFSET_METADATA_MAX_BYTES")? {
         group.offset_metadata_max_bytes = v;
