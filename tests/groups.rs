@@ -605,3 +605,67 @@ fn live_members_keep_their_generation_and_partitions_across_a_clean_restart() {
         ends(&expected, PARTITIONS)
     );
 }
+
+/// KIP-429, the cooperative protocol that clients drive over the classic group protocol:
+/// with `cooperative-sticky`, a third member takes partitions without the others giving up
+/// the ones they keep, and every record is still consumed exactly once.
+#[test]
+fn cooperative_sticky_members_keep_their_partitions_when_a_third_joins() {
+    let broker = group_broker();
+    let (topic, group) = ("cooperative", "cooperative-group");
+    support::create_topic(&broker, topic, PARTITIONS, &[]);
+    let cooperative = [("partition.assignment.strategy", "cooperative-sticky")];
+    let mut expected = BTreeMap::new();
+    let mut ledger = Ledger::default();
+
+    let a = Member::join(&broker, group, "a", topic, &cooperative);
+    let b = Member::join(&broker, group, "b", topic, &cooperative);
+    pump(
+        &[&a, &b],
+        &mut ledger,
+        true,
+        "two cooperative members",
+        |_| split_over(&[&a, &b]),
+    );
+    produce_round(&broker, topic, PARTITIONS, "first", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &b], &mut ledger, true, "round one", |l| {
+        l.distinct() == total
+    });
+    let (a_before, b_before) = (a.assigned(), b.assigned());
+
+    let c = Member::join(&broker, group, "c", topic, &cooperative);
+    pump(
+        &[&a, &b, &c],
+        &mut ledger,
+        true,
+        "three cooperative members",
+        |_| split_over(&[&a, &b, &c]) && [&a, &b, &c].iter().all(|m| m.assigned().len() == 2),
+    );
+    // Sticky and incremental: a and b only gave up what c took.
+    assert!(
+        a.assigned().is_subset(&a_before),
+        "{:?} ⊄ {a_before:?}",
+        a.assigned()
+    );
+    assert!(
+        b.assigned().is_subset(&b_before),
+        "{:?} ⊄ {b_before:?}",
+        b.assigned()
+    );
+    let described = describe_new(&broker, group);
+    assert_eq!(described.group_state, "Stable");
+    assert_eq!(described.protocol_data, "cooperative-sticky");
+    assert_eq!(described.members.len(), 3);
+
+    produce_round(&broker, topic, PARTITIONS, "second", 4, &mut expected);
+    let total = expected.len();
+    pump(&[&a, &b, &c], &mut ledger, true, "round two", |l| {
+        l.distinct() == total
+    });
+    assert_exactly_once(&ledger, &expected);
+    assert_eq!(
+        committed_offsets(&broker, group, topic, PARTITIONS),
+        ends(&expected, PARTITIONS)
+    );
+}
