@@ -139,11 +139,15 @@ fn a_third_consumer_spreads_the_load_and_a_closed_ones_partitions_resume_at_its_
         "two consumers assigned",
         |_| split_over(&[&a, &b]),
     );
-    produce_round(&broker, topic, PARTITIONS, "two", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&a, &b], &mut ledger, true, "round one", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&a, &b],
+        &mut ledger,
+        &mut expected,
+        "two",
+        "round one",
+    );
 
     // A third member: the six partitions spread over three, two each.
     let c = Member::join(&broker, group, "c", topic, &[]);
@@ -162,11 +166,15 @@ fn a_third_consumer_spreads_the_load_and_a_closed_ones_partitions_resume_at_its_
             member.name
         );
     }
-    produce_round(&broker, topic, PARTITIONS, "three", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&a, &b, &c], &mut ledger, true, "round two", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&a, &b, &c],
+        &mut ledger,
+        &mut expected,
+        "three",
+        "round two",
+    );
     let committed_before_close = committed_offsets(&broker, group, topic, PARTITIONS);
     assert_eq!(committed_before_close, ends(&expected, PARTITIONS));
 
@@ -190,11 +198,15 @@ fn a_third_consumer_spreads_the_load_and_a_closed_ones_partitions_resume_at_its_
         .collect();
     assert_eq!(names, BTreeSet::from(["a", "c"]));
 
-    produce_round(&broker, topic, PARTITIONS, "after-close", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&a, &c], &mut ledger, true, "round three", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&a, &c],
+        &mut ledger,
+        &mut expected,
+        "after-close",
+        "round three",
+    );
     assert_exactly_once(&ledger, &expected);
     for partition in &moved {
         let start = committed_before_close[partition];
@@ -327,11 +339,15 @@ fn a_static_member_that_restarts_within_its_session_gets_its_partitions_back_wit
         |_| split_over(&[&s, &d]),
     );
     let mut expected = BTreeMap::new();
-    produce_round(&broker, topic, PARTITIONS, "first", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&s, &d], &mut ledger, true, "round one", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&s, &d],
+        &mut ledger,
+        &mut expected,
+        "first",
+        "round one",
+    );
 
     let before = describe_new(&broker, group);
     assert_eq!(before.group_state, "Stable");
@@ -401,11 +417,15 @@ fn a_static_member_that_restarts_within_its_session_gets_its_partitions_back_wit
     assert_eq!(response.error_code, FENCED_INSTANCE_ID);
 
     // The replacement resumes at the old member's commits.
-    produce_round(&broker, topic, PARTITIONS, "second", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&s2, &d], &mut ledger, true, "round two", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&s2, &d],
+        &mut ledger,
+        &mut expected,
+        "second",
+        "round two",
+    );
     assert_exactly_once(&ledger, &expected);
     for partition in &s_partitions {
         let second_round_start = 4;
@@ -563,11 +583,15 @@ fn live_members_keep_their_generation_and_partitions_across_a_clean_restart() {
         |_| split_over(&[&a, &b]),
     );
     let mut expected = BTreeMap::new();
-    produce_round(&broker, topic, PARTITIONS, "before", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&a, &b], &mut ledger, true, "round one", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&a, &b],
+        &mut ledger,
+        &mut expected,
+        "before",
+        "round one",
+    );
     let a_id = member_id_of(&describe_new(&broker, group), "a");
     let generation = generation_of(&broker, group, &a_id);
     let history = (
@@ -580,11 +604,15 @@ fn live_members_keep_their_generation_and_partitions_across_a_clean_restart() {
     // The group, with its members and generation, is reloaded from __consumer_offsets; the
     // members' heartbeats are accepted again and nobody rejoins.
     broker.restart();
-    produce_round(&broker, topic, PARTITIONS, "after", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&a, &b], &mut ledger, true, "round two", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&a, &b],
+        &mut ledger,
+        &mut expected,
+        "after",
+        "round two",
+    );
     assert_exactly_once(&ledger, &expected);
     assert_eq!(
         (
@@ -627,11 +655,15 @@ fn cooperative_sticky_members_keep_their_partitions_when_a_third_joins() {
         "two cooperative members",
         |_| split_over(&[&a, &b]),
     );
-    produce_round(&broker, topic, PARTITIONS, "first", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&a, &b], &mut ledger, true, "round one", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&a, &b],
+        &mut ledger,
+        &mut expected,
+        "first",
+        "round one",
+    );
     let (a_before, b_before) = (a.assigned(), b.assigned());
 
     let c = Member::join(&broker, group, "c", topic, &cooperative);
@@ -658,11 +690,15 @@ fn cooperative_sticky_members_keep_their_partitions_when_a_third_joins() {
     assert_eq!(described.protocol_data, "cooperative-sticky");
     assert_eq!(described.members.len(), 3);
 
-    produce_round(&broker, topic, PARTITIONS, "second", 4, &mut expected);
-    let total = expected.len();
-    pump(&[&a, &b, &c], &mut ledger, true, "round two", |l| {
-        l.distinct() == total
-    });
+    consume_round(
+        &broker,
+        topic,
+        &[&a, &b, &c],
+        &mut ledger,
+        &mut expected,
+        "second",
+        "round two",
+    );
     assert_exactly_once(&ledger, &expected);
     assert_eq!(
         committed_offsets(&broker, group, topic, PARTITIONS),

@@ -327,6 +327,22 @@ pub fn produce_round(
     }
 }
 
+/// Produces a round of four records to each partition of `topic` and polls `members`
+/// (committing) until every record produced so far has been delivered.
+pub fn consume_round(
+    broker: &TestBroker,
+    topic: &str,
+    members: &[&Member],
+    ledger: &mut Ledger,
+    expected: &mut BTreeMap<(i32, i64), Vec<u8>>,
+    tag: &str,
+    what: &str,
+) {
+    produce_round(broker, topic, PARTITIONS, tag, 4, expected);
+    let total = expected.len();
+    pump(members, ledger, true, what, |l| l.distinct() == total);
+}
+
 /// Every expected record was delivered exactly once, byte-exact, and nothing else was.
 pub fn assert_exactly_once(ledger: &Ledger, expected: &BTreeMap<(i32, i64), Vec<u8>>) {
     let twice: Vec<_> = ledger

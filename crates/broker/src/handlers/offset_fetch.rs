@@ -35,17 +35,9 @@ pub(crate) async fn handle(
     if ctx.api_version >= MULTI_GROUP_FROM_VERSION {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
-            let wanted = group.topics.map(|topics| {
-                topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        let name = t.name;
-                        t.partition_indexes
-                            .into_iter()
-                            .map(move |p| TopicPartition::new(name.clone(), p))
-                    })
-                    .collect()
-            });
+            let wanted = group
+                .topics
+                .map(|topics| flatten(topics.into_iter().map(|t| (t.name, t.partition_indexes))));
             let fetched = fetch(broker, &group.group_id, wanted).await;
             groups.push(OffsetFetchResponseGroup {
                 group_id: group.group_id,
@@ -73,17 +65,9 @@ pub(crate) async fn handle(
             ..Default::default()
         };
     }
-    let wanted = request.topics.map(|topics| {
-        topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name;
-                t.partition_indexes
-                    .into_iter()
-                    .map(move |p| TopicPartition::new(name.clone(), p))
-            })
-            .collect::<Vec<_>>()
-    });
+    let wanted = request
+        .topics
+        .map(|topics| flatten(topics.into_iter().map(|t| (t.name, t.partition_indexes))));
     let mut fetched = fetch(broker, &request.group_id, wanted).await;
     if ctx.api_version < TOP_LEVEL_ERROR_FROM_VERSION && fetched.error_code != errors::NONE {
         for p in &mut fetched.partitions {
@@ -152,6 +136,17 @@ async fn fetch(
         Ok(Some(_)) => none_committed(asked, wrong_response("OffsetFetch")),
         Err(not_served) => none_committed(asked, not_served.error_code()),
     }
+}
+
+/// The partitions of `(topic, indexes)` pairs, in order.
+fn flatten(topics: impl Iterator<Item = (String, Vec<i32>)>) -> Vec<TopicPartition> {
+    topics
+        .flat_map(|(name, indexes)| {
+            indexes
+                .into_iter()
+                .map(move |p| TopicPartition::new(name.clone(), p))
+        })
+        .collect()
 }
 
 /// Partitions grouped by topic, topics in order of first appearance.
