@@ -256,6 +256,7 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
     }
     let _ = writeln!(out, "}}\n");
 
+    emit_error_visitor(out, s);
     let _ = writeln!(
         out,
         "impl Default for {} {{\n    fn default() -> Self {{\n        Self {{",
@@ -380,6 +381,44 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
         }
     }
     let _ = writeln!(out, "        }}\n        Ok(())\n    }}\n}}\n");
+}
+
+/// `visit_error_codes`: every `error_code` of the struct and of the structs nested in it,
+/// so the broker can count errors by code without knowing each response's shape.
+fn emit_error_visitor(out: &mut String, s: &StructDef) {
+    let mut body = Vec::new();
+    for f in &s.fields {
+        let name = ident(&f.name);
+        let nullable = !f.nullable.is_empty();
+        let stmt = match (&f.ty, f.name.as_str()) {
+            (Ty::Int16, "error_code") => format!("f(self.{name});"),
+            (Ty::Struct(_), _) => "x.visit_error_codes(f);".to_string(),
+            (Ty::Array(inner), _) if matches!(**inner, Ty::Struct(_)) => {
+                "for x in x { x.visit_error_codes(f); }".to_string()
+            }
+            _ => continue,
+        };
+        if stmt.starts_with("f(") {
+            body.push(stmt);
+        } else if nullable {
+            body.push(format!("if let Some(x) = &self.{name} {{ {stmt} }}"));
+        } else {
+            body.push(format!("{{ let x = &self.{name}; {stmt} }}"));
+        }
+    }
+    if body.is_empty() {
+        body.push("let _ = f;".to_string());
+    }
+    let _ = writeln!(out, "impl {} {{", s.name);
+    let _ = writeln!(
+        out,
+        "    /// Calls `f` with every `error_code` here and in the structs nested in this one."
+    );
+    let _ = writeln!(
+        out,
+        "    pub fn visit_error_codes(&self, f: &mut dyn FnMut(i16)) {{\n        {}\n    }}\n}}\n",
+        body.join("\n        ")
+    );
 }
 
 /// `stmt`, run only when `cond` holds.

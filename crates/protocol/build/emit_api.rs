@@ -159,6 +159,22 @@ pub fn emit(apis: &[ApiDef]) -> String {
                 a.name
             );
         }
+        let _ = writeln!(o, "        }}\n    }}\n");
+        let _ = writeln!(
+            o,
+            "    /// Calls `f` with every `error_code` of this {field}, nested ones included."
+        );
+        let _ = writeln!(
+            o,
+            "    pub fn visit_error_codes(&self, f: &mut dyn FnMut(i16)) {{\n        match self {{"
+        );
+        for a in apis {
+            let _ = writeln!(
+                o,
+                "            {kind}::{}(m) => m.visit_error_codes(f),",
+                a.name
+            );
+        }
         let _ = writeln!(o, "        }}\n    }}\n}}\n");
     }
     o
