@@ -7,7 +7,7 @@
 # Builds nothing: starts the given binary on free loopback ports with a temporary data
 # directory, --auto-create-topics and quick group rebalances (the STREAMBUS_GROUP_* and
 # STREAMBUS_OFFSETS_* exports below), waits for /health/ready, runs kcat_test.sh and then
-# the pytest files with STREAMBUS_BOOTSTRAP set, stops the broker with SIGTERM, and exits
+# the pytest files with STREAMBUS_BOOTSTRAP and STREAMBUS_HTTP set, stops the broker with SIGTERM, and exits
 # non-zero if any of that failed. The Python clients come from .venv at the repository root
 # (scripts/test.sh installs tests/compat/requirements.txt there); set PYTHON to use another
 # interpreter. pytest runs last so that its summary line closes the output.
@@ -81,6 +81,7 @@ done
 echo "compat: streambus serving kafka=$kafka http=$http"
 
 export STREAMBUS_BOOTSTRAP="$kafka"
+export STREAMBUS_HTTP="$http"
 failed=0
 
 echo "==> compat: kcat_test.sh"
@@ -94,7 +95,7 @@ fi
 echo "==> compat: pytest"
 cd "$here"
 timeout 150 "$python" -m pytest -p no:cacheprovider -rfE kafka_python_test.py confluent_kafka_test.py \
-  kafka_python_groups_test.py confluent_kafka_groups_test.py
+  kafka_python_groups_test.py confluent_kafka_groups_test.py metrics_test.py
 [ $? -eq 0 ] || failed=1
 
 # Stop the broker; say something only if it does not stop cleanly, so that pytest's summary

@@ -60,12 +60,23 @@ pub(crate) fn unsupported_version(api: ApiKey, _version: i16) -> Option<(i16, Re
     })
 }
 
-/// Runs the handler of `request`. `None` means no response is sent (Produce with acks=0).
+/// Runs the handler of `request` and counts it in the metrics. `None` means no response
+/// is sent (Produce with acks=0).
 pub(crate) async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: Request,
 ) -> Option<Response> {
+    let api = request.api_key();
+    let started = std::time::Instant::now();
+    let response = route(broker, ctx, request).await;
+    broker
+        .metrics
+        .record_request(api, started.elapsed(), response.as_ref());
+    response
+}
+
+async fn route(broker: &Broker, ctx: &RequestContext, request: Request) -> Option<Response> {
     let response = match request {
         Request::ApiVersions(r) => Response::ApiVersions(handlers::api_versions::handle(ctx, r)),
         Request::Metadata(r) => {

@@ -15,6 +15,7 @@ mod errors;
 mod fetch_session;
 mod groups;
 mod handlers;
+mod metrics;
 mod server;
 mod startup;
 mod topic_config;
@@ -31,6 +32,7 @@ use streambus_storage::MaintenanceHandle;
 pub use config::{AdvertisedAddr, BrokerConfig, ConfigError};
 pub use context::{ConnectionInfo, RequestContext};
 pub use groups::PartitionLag;
+pub use metrics::{BrokerMetrics, PER_PARTITION_LIMIT};
 pub use server::serve;
 pub use startup::BrokerError;
 
@@ -53,6 +55,7 @@ pub struct Broker {
     fetch_sessions: Mutex<fetch_session::FetchSessions>,
     /// The consumer groups of the `__consumer_offsets` partitions this broker leads.
     groups: Arc<GroupCoordinator>,
+    metrics: BrokerMetrics,
 }
 
 impl Broker {
@@ -74,6 +77,16 @@ impl Broker {
     /// The partitions this broker hosts.
     pub fn replicas(&self) -> &ReplicaManager {
         &self.replicas
+    }
+
+    /// The broker's metrics.
+    pub fn metrics(&self) -> &BrokerMetrics {
+        &self.metrics
+    }
+
+    /// Every metric in the OpenMetrics text format, for `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(self)
     }
 
     /// Hands out the next producer id of this broker's block. When the block is used up (or

@@ -44,7 +44,12 @@ pub async fn serve(
                         listener: "PLAINTEXT",
                         principal: ANONYMOUS.to_string(),
                     };
-                    connections.spawn(connection::run(stream, Arc::clone(&broker), info, stopped.clone()));
+                    let broker = Arc::clone(&broker);
+                    let stopped = stopped.clone();
+                    connections.spawn(async move {
+                        let _open = broker.metrics.connection_opened();
+                        connection::run(stream, Arc::clone(&broker), info, stopped).await;
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.

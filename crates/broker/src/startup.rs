@@ -84,6 +84,7 @@ impl Broker {
                 config.group.clone(),
                 config.offsets_topic_num_partitions,
             ),
+            metrics: crate::BrokerMetrics::new(),
             config,
         });
         broker.register()?;

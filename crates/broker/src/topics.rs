@@ -238,6 +238,7 @@ impl Broker {
         self.commit(vec![MetadataRecord::RemoveTopic { topic_id: id }])?;
         self.host_partitions()
             .map_err(|e| invalid(ErrorCode::KafkaStorageError, e.to_string()))?;
+        self.metrics.forget_topic(name);
         tracing::info!(topic = %name, "deleted topic");
         Ok(id)
     }

@@ -1,26 +1,41 @@
-//! StreamBus's HTTP surface. Today: liveness and readiness for orchestrators
-//! (`GET /health/live`, `GET /health/ready`); metrics, the admin API and the console come
-//! with the observability issue.
+//! StreamBus's HTTP surface: liveness and readiness for orchestrators (`GET /health/live`,
+//! `GET /health/ready`) and Prometheus metrics (`GET /metrics`, the OpenMetrics text
+//! format). The admin API and the console are still to come.
 //!
 //! `serve` takes a bound listener and a shutdown future, like the Kafka listener, so tests
 //! bind port 0.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-/// What the health endpoints report; the binary flips `ready` once the broker serves.
-#[derive(Debug, Default)]
+/// Renders every metric in the OpenMetrics text format.
+pub type RenderMetrics = Box<dyn Fn() -> String + Send + Sync>;
+
+/// What the endpoints report: the binary flips `ready` once the broker serves and hands
+/// over the broker's metrics once it is open.
+#[derive(Default)]
 pub struct Health {
     ready: AtomicBool,
+    metrics: OnceLock<RenderMetrics>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("ready", &self.is_ready())
+            .field("metrics", &self.metrics.get().is_some())
+            .finish()
+    }
 }
 
 impl Health {
@@ -37,6 +52,21 @@ impl Health {
     /// Whether the broker is ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Serves `/metrics` with `render` from now on (the first call wins).
+    pub fn set_metrics(&self, render: RenderMetrics) {
+        let _ = self.metrics.set(render);
+    }
+}
+
+/// The content type of the OpenMetrics text format, which Prometheus scrapes.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+async fn metrics(State(health): State<Arc<Health>>) -> axum::response::Response {
+    match health.metrics.get() {
+        Some(render) => ([(header::CONTENT_TYPE, OPENMETRICS)], render()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "the broker is starting\n").into_response(),
     }
 }
 
@@ -65,6 +95,7 @@ pub fn router(health: Arc<Health>) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(health)
 }
 
@@ -110,6 +141,15 @@ mod tests {
         let response = get(addr, "/health/ready").await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+        assert!(get(addr, "/metrics").await.starts_with("HTTP/1.1 503"));
+        health.set_metrics(Box::new(|| "# EOF\n".to_string()));
+        let response = get(addr, "/metrics").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response.contains("application/openmetrics-text"),
+            "{response}"
+        );
+        assert!(response.ends_with("# EOF\n"), "{response}");
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
     }

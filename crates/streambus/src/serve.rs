@@ -48,6 +48,13 @@ async fn serve(config: ServeConfig) -> Result<()> {
         .await
         .context("the broker failed to start")?
         .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    let metrics = Arc::downgrade(&broker);
+    health.set_metrics(Box::new(move || {
+        metrics
+            .upgrade()
+            .map(|broker| broker.render_metrics())
+            .unwrap_or_default()
+    }));
     health.set_ready(true);
     tracing::info!(
         kafka = %kafka_addr,

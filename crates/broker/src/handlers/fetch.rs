@@ -135,6 +135,9 @@ pub(crate) async fn handle(
 
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for (((name, _), state), data) in wanted.iter_mut().zip(results) {
+        broker
+            .metrics
+            .record_fetch(name, data.records.as_ref().map_or(0, |r| r.len()));
         let news = !incremental
             || data.error_code != ErrorCode::None.code()
             || data.records.as_ref().is_some_and(|r| !r.is_empty())

@@ -150,15 +150,21 @@ async fn append(
             );
         }
     }
+    let size = records.len();
     match partition.append(records).await {
-        Ok(info) => PartitionProduceResponse {
-            index: data.index,
-            error_code: ErrorCode::None.code(),
-            base_offset: info.base_offset,
-            log_append_time_ms: info.log_append_time,
-            log_start_offset: info.log_start_offset,
-            ..Default::default()
-        },
+        Ok(info) => {
+            broker
+                .metrics
+                .record_produce(topic, size, info.last_offset - info.base_offset + 1);
+            PartitionProduceResponse {
+                index: data.index,
+                error_code: ErrorCode::None.code(),
+                base_offset: info.base_offset,
+                log_append_time_ms: info.log_append_time,
+                log_start_offset: info.log_start_offset,
+                ..Default::default()
+            }
+        }
         Err(e) => error_response(data.index, KafkaError::from(&e)),
     }
 }

@@ -304,6 +304,18 @@ impl GroupCoordinator {
         out
     }
 
+    /// Like [`view_all`](Self::view_all) but without waiting: a group busy writing its
+    /// state right now is left out. For metrics scrapes, which must not block.
+    pub fn try_view_all<R>(&self, mut read: impl FnMut(&Group) -> R) -> Vec<R> {
+        let slots: Vec<Arc<Slot>> = lock(&self.groups).values().cloned().collect();
+        slots
+            .iter()
+            .filter_map(|slot| slot.group.try_lock().ok())
+            .filter(|group| group.state() != GroupState::Dead)
+            .map(|group| read(&group))
+            .collect()
+    }
+
     /// Stops serving: parked requests are answered `COORDINATOR_NOT_AVAILABLE` (their
     /// handlers see the waiter dropped) and timers stop. Group state is all in the log.
     pub fn shutdown(&self) {

@@ -1,0 +1,144 @@
+//! The broker's metrics move with what clients do: requests and their errors by API and
+//! error code, records and bytes in and out by topic, partitions and their offsets, and
+//! consumer group lag; rendered as OpenMetrics text. (The HTTP endpoint and a third-party
+//! parser are exercised in `tests/compat/`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{CommitMode, Consumer};
+use streambus_testkit::TestBroker;
+use support::TestRecord;
+
+/// Every sample line of the text, `name{labels}` to value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
+    *samples
+        .get(series)
+        .unwrap_or_else(|| panic!("no {series} in {samples:#?}"))
+}
+
+#[test]
+fn metrics_follow_produce_fetch_errors_and_group_commits() {
+    let broker = TestBroker::start_with(|c| {
+        c.group.initial_rebalance_delay_ms = 0;
+        c.offsets_topic_num_partitions = 2;
+    });
+    let before = samples(&broker.broker().render_metrics());
+    assert!(!before.contains_key(r#"streambus_topic_records_in_total{topic="measured"}"#));
+    assert!(before.contains_key("process_resident_memory_bytes"));
+    assert!(value(&before, "process_resident_memory_bytes") > 0.0);
+    assert!(value(&before, "process_open_fds") > 0.0);
+
+    support::create_topic(&broker, "measured", 2, &[]);
+    let producer = support::producer(&broker, &[("linger.ms", "0")]);
+    let records: Vec<TestRecord> = (0..10)
+        .map(|i| TestRecord::kv(format!("k{i}"), vec![b'x'; 100]))
+        .collect();
+    support::produce_ok(&producer, "measured", Some(0), &records);
+    let consumed = support::consume_partition(&broker, "measured", 0, 10);
+    assert_eq!(consumed.len(), 10);
+
+    // A group member commits offset 4 of 10: a lag of 6.
+    let consumer = support::consumer(&broker, &[("group.id", "measuring")]);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("measured", 0, Offset::Offset(4))
+        .unwrap();
+    consumer.commit(&offsets, CommitMode::Sync).unwrap();
+
+    // A request that fails: a topic that does not exist, per partition.
+    let missing = support::producer(&broker, &[("message.timeout.ms", "1000")]);
+    let failed = support::produce(&missing, "absent", Some(0), &records[..1]);
+    assert!(failed[0].is_err());
+
+    let after = samples(&broker.broker().render_metrics());
+    assert_eq!(
+        value(
+            &after,
+            r#"streambus_topic_records_in_total{topic="measured"}"#
+        ),
+        10.0
+    );
+    let bytes_in = value(
+        &after,
+        r#"streambus_topic_bytes_in_total{topic="measured"}"#,
+    );
+    assert!(
+        bytes_in > 1000.0,
+        "{bytes_in} bytes for 10 records of 100 B"
+    );
+    // The consumer read every batch at least once.
+    assert!(
+        value(
+            &after,
+            r#"streambus_topic_bytes_out_total{topic="measured"}"#
+        ) >= bytes_in
+    );
+    assert!(value(&after, r#"streambus_requests_total{api="Produce"}"#) >= 1.0);
+    assert!(value(&after, r#"streambus_requests_total{api="OffsetCommit"}"#) >= 1.0);
+    assert!(
+        value(
+            &after,
+            r#"streambus_request_duration_seconds_count{api="Produce"}"#
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &after,
+            r#"streambus_request_errors_total{api="Metadata",error="UNKNOWN_TOPIC_OR_PARTITION"}"#
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(&after, r#"streambus_topic_partitions{topic="measured"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            r#"streambus_partition_log_end_offset{topic="measured",partition="0"}"#
+        ),
+        10.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            r#"streambus_partition_high_watermark{topic="measured",partition="1"}"#
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            r#"streambus_consumer_group_lag{group="measuring",topic="measured"}"#
+        ),
+        6.0
+    );
+    assert!(value(&after, "streambus_connections") >= 1.0);
+    assert!(value(&after, "streambus_connections_accepted_total") >= 3.0);
+    assert!(
+        after
+            .keys()
+            .any(|k| k.starts_with("process_cpu_seconds_total"))
+    );
+    assert!(broker.broker().render_metrics().ends_with("# EOF\n"));
+
+    // Deleting the topic removes its series.
+    let admin = support::admin(&broker);
+    support::block_on(admin.delete_topics(&["measured"], &support::admin_options())).unwrap();
+    let gone = samples(&broker.broker().render_metrics());
+    assert!(!gone.keys().any(|k| k.contains(r#"topic="measured""#)));
+}
