@@ -89,6 +89,32 @@ impl Broker {
         self.metrics.render(self)
     }
 
+    /// Serves one Kafka request from inside the process (the HTTP admin API), at the
+    /// highest version the broker serves for its API, through the same handlers, checks and
+    /// metrics as a request from a Kafka client. `peer` is the address of whoever asked, for
+    /// logs and group member hosts. `None` only for Produce with acks=0.
+    pub async fn call(
+        &self,
+        listener: &'static str,
+        peer: std::net::SocketAddr,
+        request: streambus_protocol::Request,
+    ) -> Option<streambus_protocol::Response> {
+        let api = request.api_key();
+        let ctx = RequestContext {
+            connection: ConnectionInfo {
+                id: 0,
+                peer,
+                listener,
+                principal: context::ANONYMOUS.to_string(),
+            },
+            api_key: api as i16,
+            api_version: api.supported().max,
+            correlation_id: 0,
+            client_id: Some(listener.to_string()),
+        };
+        dispatch::handle(self, &ctx, request).await
+    }
+
     /// Hands out the next producer id of this broker's block. When the block is used up (or
     /// at the first call after a start) a new block is committed to the metadata first, so
     /// an id is never handed out twice, across restarts too.
