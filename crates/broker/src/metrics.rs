@@ -3,8 +3,8 @@
 //! Counters and histograms are updated on the request path (one atomic add or a bucket
 //! increment each): requests, errors by error code and latency per API, bytes and records
 //! in and out per topic, connections. State is sampled when scraped: partitions, their
-//! offsets and sizes, consumer groups and their lag, and the process (memory, CPU, open
-//! files) from `/proc`.
+//! offsets and sizes, consumer groups and their lag, fsync latency (the storage crate's
+//! histogram), and the process (memory, CPU, open files) from `/proc`.
 //!
 //! Cardinality stays bounded: API and error-code labels come from fixed sets; topic labels
 //! are one per topic (removed when the topic is deleted); per-partition series are only
@@ -214,6 +214,7 @@ impl BrokerMetrics {
             "Records between a group's committed offsets and the high watermarks, by group and topic",
             self.group_lag.clone(),
         );
+        r.register_collector(Box::new(FsyncCollector));
         r.register(
             "process_resident_memory_bytes",
             "Resident memory of the broker process",
@@ -397,6 +398,31 @@ impl BrokerMetrics {
             *seen = process.cpu_seconds;
         }
         self.open_fds.set(process.open_fds);
+    }
+}
+
+/// Exports the storage crate's process-wide fsync histogram at each scrape.
+#[derive(Debug)]
+struct FsyncCollector;
+
+impl prometheus_client::collector::Collector for FsyncCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        let snapshot = streambus_storage::fsync_stats().snapshot();
+        let mut metric = encoder.encode_descriptor(
+            "streambus_fsync_duration_seconds",
+            "Time each group-commit fsync of partition data took",
+            None,
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            snapshot.sum_seconds,
+            snapshot.count,
+            &snapshot.buckets,
+            None,
+        )
     }
 }
 

@@ -11,6 +11,7 @@ mod checkpoint;
 pub mod compression;
 mod config;
 mod error;
+mod fsync_stats;
 mod index;
 mod log;
 mod manager;
@@ -21,6 +22,7 @@ mod segment;
 
 pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig};
 pub use error::{Result, StorageError};
+pub use fsync_stats::{FSYNC_BUCKETS_SECONDS, FsyncSnapshot, FsyncStats, fsync_stats};
 pub use log::{
     AppendInfo, CompactionOutcome, LogRead, PartitionLog, RecoveryReport, RetentionOutcome,
     TimestampOffset,

@@ -35,6 +35,7 @@ impl PartitionLog {
             let dir_dirty = std::mem::replace(&mut state.dir_dirty, false);
             (files, state.log_end_offset(), dir_dirty)
         };
+        let started = std::time::Instant::now();
         let synced = files
             .iter()
             .try_for_each(|(file, path)| file.sync_data().at("fsync", path))
@@ -45,6 +46,7 @@ impl PartitionLog {
                     Ok(())
                 }
             });
+        crate::fsync_stats().observe(started.elapsed());
         if let Err(e) = synced {
             // Put the work back so that a later call retries it.
             let mut state = self.lock();
