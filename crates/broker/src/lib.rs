@@ -15,6 +15,7 @@ mod errors;
 mod fetch_session;
 mod groups;
 mod handlers;
+mod health;
 mod metrics;
 mod server;
 mod startup;
@@ -32,6 +33,7 @@ use streambus_storage::MaintenanceHandle;
 pub use config::{AdvertisedAddr, BrokerConfig, ConfigError};
 pub use context::{ConnectionInfo, RequestContext};
 pub use groups::PartitionLag;
+pub use health::{ComponentHealth, HealthStatus};
 pub use metrics::{BrokerMetrics, PER_PARTITION_LIMIT};
 pub use server::serve;
 pub use startup::BrokerError;
@@ -56,6 +58,8 @@ pub struct Broker {
     /// The consumer groups of the `__consumer_offsets` partitions this broker leads.
     groups: Arc<GroupCoordinator>,
     metrics: BrokerMetrics,
+    /// Partition logs that could not be opened at start, and are not served.
+    damaged: Vec<streambus_storage::TopicPartition>,
 }
 
 impl Broker {

@@ -85,6 +85,7 @@ impl Broker {
                 config.offsets_topic_num_partitions,
             ),
             metrics: crate::BrokerMetrics::new(),
+            damaged: report.failed.iter().map(|(tp, _)| tp.clone()).collect(),
             config,
         });
         broker.register()?;
@@ -146,6 +147,10 @@ impl Broker {
                     continue;
                 }
                 let tp = TopicPartition::new(topic.name.clone(), partition.partition);
+                if self.damaged.contains(&tp) {
+                    // Reported at open; creating it afresh would hide the damage.
+                    continue;
+                }
                 self.replicas
                     .become_leader(&tp, partition.leader_epoch, &config)?;
                 wanted.insert(tp);
@@ -158,7 +163,7 @@ impl Broker {
             }
         }
         for tp in self.replicas.logs().partitions() {
-            if !wanted.contains(&tp) {
+            if !wanted.contains(&tp) && !self.damaged.contains(&tp) {
                 tracing::warn!(partition = %tp, "a log on disk belongs to no topic; it is not served");
             }
         }

@@ -1,6 +1,6 @@
-//! StreamBus's HTTP surface: liveness and readiness for orchestrators (`GET /health/live`,
-//! `GET /health/ready`) and Prometheus metrics (`GET /metrics`, the OpenMetrics text
-//! format). The admin API and the console are still to come.
+//! StreamBus's HTTP surface: health for orchestrators and people (`GET /health/live`,
+//! `GET /health/ready`, and `GET /health` with each component's status and reason) and
+//! Prometheus metrics (`GET /metrics`, the OpenMetrics text format).
 //!
 //! `serve` takes a bound listener and a shutdown future, like the Kafka listener, so tests
 //! bind port 0.
@@ -21,12 +21,39 @@ use tokio::net::TcpListener;
 /// Renders every metric in the OpenMetrics text format.
 pub type RenderMetrics = Box<dyn Fn() -> String + Send + Sync>;
 
+/// Reports each component of the broker.
+pub type ReportComponents = Box<dyn Fn() -> Vec<Component> + Send + Sync>;
+
+/// How well a component serves, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentStatus {
+    /// Everything works.
+    Healthy,
+    /// It serves, but not everything.
+    Degraded,
+    /// It does not serve.
+    Unhealthy,
+}
+
+/// One component in `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Component {
+    /// Its name: `storage`, `metadata`, `listeners`, ...
+    pub name: String,
+    /// Its status.
+    pub status: ComponentStatus,
+    /// What is wrong, or what it holds.
+    pub detail: String,
+}
+
 /// What the endpoints report: the binary flips `ready` once the broker serves and hands
 /// over the broker's metrics once it is open.
 #[derive(Default)]
 pub struct Health {
     ready: AtomicBool,
     metrics: OnceLock<RenderMetrics>,
+    components: OnceLock<ReportComponents>,
 }
 
 impl std::fmt::Debug for Health {
@@ -34,6 +61,7 @@ impl std::fmt::Debug for Health {
         f.debug_struct("Health")
             .field("ready", &self.is_ready())
             .field("metrics", &self.metrics.get().is_some())
+            .field("components", &self.components.get().is_some())
             .finish()
     }
 }
@@ -58,6 +86,55 @@ impl Health {
     pub fn set_metrics(&self, render: RenderMetrics) {
         let _ = self.metrics.set(render);
     }
+
+    /// Lists the broker's components in `/health` from now on (the first call wins).
+    pub fn set_components(&self, report: ReportComponents) {
+        let _ = self.components.set(report);
+    }
+
+    /// Every component, the listeners first, and the overall status: the worst of them.
+    pub fn report(&self) -> (ComponentStatus, Vec<Component>) {
+        let listeners = if self.is_ready() {
+            Component {
+                name: "listeners".into(),
+                status: ComponentStatus::Healthy,
+                detail: "serving".into(),
+            }
+        } else {
+            Component {
+                name: "listeners".into(),
+                status: ComponentStatus::Unhealthy,
+                detail: "not serving: starting or stopping".into(),
+            }
+        };
+        let mut components = vec![listeners];
+        if let Some(report) = self.components.get() {
+            components.extend(report());
+        }
+        let overall = components
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(ComponentStatus::Healthy);
+        (overall, components)
+    }
+}
+
+#[derive(Serialize)]
+struct HealthReport {
+    status: ComponentStatus,
+    components: Vec<Component>,
+}
+
+/// 200 while the broker serves (healthy or degraded), 503 when it does not.
+async fn health_report(State(health): State<Arc<Health>>) -> (StatusCode, Json<HealthReport>) {
+    let (status, components) = health.report();
+    let code = if status == ComponentStatus::Unhealthy {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(HealthReport { status, components }))
 }
 
 /// The content type of the OpenMetrics text format, which Prometheus scrapes.
@@ -94,6 +171,7 @@ async fn ready(State(health): State<Arc<Health>>) -> (StatusCode, Json<Status>) 
 pub fn router(health: Arc<Health>) -> Router {
     Router::new()
         .route("/health/live", get(live))
+        .route("/health", get(health_report))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .with_state(health)
@@ -141,6 +219,38 @@ mod tests {
         let response = get(addr, "/health/ready").await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response.ends_with(
+                r#"{"status":"healthy","components":[{"name":"listeners","status":"healthy","detail":"serving"}]}"#
+            ),
+            "{response}"
+        );
+        health.set_components(Box::new(|| {
+            vec![Component {
+                name: "storage".into(),
+                status: ComponentStatus::Degraded,
+                detail: "1 partition log is damaged".into(),
+            }]
+        }));
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response.contains(r#""status":"degraded","components""#),
+            "{response}"
+        );
+        assert!(
+            response.contains(
+                r#"{"name":"storage","status":"degraded","detail":"1 partition log is damaged"}"#
+            ),
+            "{response}"
+        );
+        health.set_ready(false);
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+        assert!(response.contains(r#""status":"unhealthy""#), "{response}");
+        health.set_ready(true);
         assert!(get(addr, "/metrics").await.starts_with("HTTP/1.1 503"));
         health.set_metrics(Box::new(|| "# EOF\n".to_string()));
         let response = get(addr, "/metrics").await;

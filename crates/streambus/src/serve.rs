@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use streambus_broker::{AdvertisedAddr, Broker};
-use streambus_http::Health;
+use streambus_broker::{AdvertisedAddr, Broker, HealthStatus};
+use streambus_http::{Component, ComponentStatus, Health};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -55,6 +55,13 @@ async fn serve(config: ServeConfig) -> Result<()> {
             .map(|broker| broker.render_metrics())
             .unwrap_or_default()
     }));
+    let components = Arc::downgrade(&broker);
+    health.set_components(Box::new(move || {
+        components
+            .upgrade()
+            .map(|broker| broker.health().into_iter().map(component).collect())
+            .unwrap_or_default()
+    }));
     health.set_ready(true);
     tracing::info!(
         kafka = %kafka_addr,
@@ -82,6 +89,19 @@ async fn serve(config: ServeConfig) -> Result<()> {
     served.context("the Kafka listener failed")?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// A broker component as the HTTP surface reports it.
+fn component(health: streambus_broker::ComponentHealth) -> Component {
+    Component {
+        name: health.name.to_string(),
+        status: match health.status {
+            HealthStatus::Healthy => ComponentStatus::Healthy,
+            HealthStatus::Degraded => ComponentStatus::Degraded,
+            HealthStatus::Unhealthy => ComponentStatus::Unhealthy,
+        },
+        detail: health.detail,
+    }
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

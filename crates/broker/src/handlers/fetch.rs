@@ -214,7 +214,7 @@ fn read_one(
     version: i16,
 ) -> PartitionData {
     let Some(partition) = broker.replicas.partition(tp) else {
-        return error_data(tp.partition, ErrorCode::UnknownTopicOrPartition);
+        return error_data(tp.partition, broker.not_hosted(tp).code);
     };
     let epoch = partition.leader_epoch();
     if state.current_leader_epoch >= 0 && state.current_leader_epoch != epoch {

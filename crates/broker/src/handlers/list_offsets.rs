@@ -55,11 +55,9 @@ fn lookup(
         leader_epoch: -1,
         ..Default::default()
     };
-    let Some(partition) = broker
-        .replicas
-        .partition(&TopicPartition::new(topic, index))
-    else {
-        return fail(ErrorCode::UnknownTopicOrPartition);
+    let tp = TopicPartition::new(topic, index);
+    let Some(partition) = broker.replicas.partition(&tp) else {
+        return fail(broker.not_hosted(&tp).code);
     };
     let epoch = partition.leader_epoch();
     if request.current_leader_epoch >= 0 && request.current_leader_epoch != epoch {

@@ -89,13 +89,7 @@ async fn append(
         );
     }
     let Some(partition) = broker.replicas.partition(&tp) else {
-        return error_response(
-            data.index,
-            KafkaError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("{tp} does not exist"),
-            ),
-        );
+        return error_response(data.index, broker.not_hosted(&tp));
     };
     let Some(records) = data.records else {
         return error_response(
