@@ -31,6 +31,33 @@ fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in {samples:#?}"))
 }
 
+/// What the tests measure: 10 records of 100 B produced to partition 0 of a 2-partition
+/// topic `measured` and read back, offset 4 committed by group `measuring` (a lag of 6), and
+/// a produce to a topic that does not exist.
+fn traffic(broker: &TestBroker) {
+    support::create_topic(broker, "measured", 2, &[]);
+    let producer = support::producer(broker, &[("linger.ms", "0")]);
+    let records: Vec<TestRecord> = (0..10)
+        .map(|i| TestRecord::kv(format!("k{i}"), vec![b'x'; 100]))
+        .collect();
+    support::produce_ok(&producer, "measured", Some(0), &records);
+    let consumed = support::consume_partition(broker, "measured", 0, 10);
+    assert_eq!(consumed.len(), 10);
+
+    // A group member commits offset 4 of 10: a lag of 6.
+    let consumer = support::consumer(broker, &[("group.id", "measuring")]);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("measured", 0, Offset::Offset(4))
+        .unwrap();
+    consumer.commit(&offsets, CommitMode::Sync).unwrap();
+
+    // A request that fails: a topic that does not exist, per partition.
+    let missing = support::producer(broker, &[("message.timeout.ms", "1000")]);
+    let failed = support::produce(&missing, "absent", Some(0), &records[..1]);
+    assert!(failed[0].is_err());
+}
+
 #[test]
 fn metrics_follow_produce_fetch_errors_and_group_commits() {
     let broker = TestBroker::start_with(|c| {
@@ -43,27 +70,10 @@ fn metrics_follow_produce_fetch_errors_and_group_commits() {
     assert!(value(&before, "process_resident_memory_bytes") > 0.0);
     assert!(value(&before, "process_open_fds") > 0.0);
 
-    support::create_topic(&broker, "measured", 2, &[]);
-    let producer = support::producer(&broker, &[("linger.ms", "0")]);
-    let records: Vec<TestRecord> = (0..10)
-        .map(|i| TestRecord::kv(format!("k{i}"), vec![b'x'; 100]))
-        .collect();
-    support::produce_ok(&producer, "measured", Some(0), &records);
-    let consumed = support::consume_partition(&broker, "measured", 0, 10);
-    assert_eq!(consumed.len(), 10);
-
-    // A group member commits offset 4 of 10: a lag of 6.
-    let consumer = support::consumer(&broker, &[("group.id", "measuring")]);
-    let mut offsets = TopicPartitionList::new();
-    offsets
-        .add_partition_offset("measured", 0, Offset::Offset(4))
-        .unwrap();
-    consumer.commit(&offsets, CommitMode::Sync).unwrap();
-
-    // A request that fails: a topic that does not exist, per partition.
-    let missing = support::producer(&broker, &[("message.timeout.ms", "1000")]);
-    let failed = support::produce(&missing, "absent", Some(0), &records[..1]);
-    assert!(failed[0].is_err());
+    traffic(&broker);
+    // A client that stays connected while the metrics are read.
+    let live = support::consumer(&broker, &[]);
+    live.fetch_metadata(None, support::TIMEOUT).unwrap();
 
     let after = samples(&broker.broker().render_metrics());
     assert_eq!(
@@ -128,6 +138,8 @@ fn metrics_follow_produce_fetch_errors_and_group_commits() {
         6.0
     );
     assert!(value(&after, "streambus_connections") >= 1.0);
+    let disk = value(&after, "streambus_data_dir_size_bytes");
+    assert!(disk > 0.0 && value(&after, "streambus_data_dir_free_bytes") <= disk);
     assert!(value(&after, "streambus_connections_accepted_total") >= 3.0);
     assert!(
         after
@@ -141,4 +153,73 @@ fn metrics_follow_produce_fetch_errors_and_group_commits() {
     support::block_on(admin.delete_topics(&["measured"], &support::admin_options())).unwrap();
     let gone = samples(&broker.broker().render_metrics());
     assert!(!gone.keys().any(|k| k.contains(r#"topic="measured""#)));
+}
+
+/// Metric families the broker exports, from the `# TYPE` lines (counters without `_total`).
+fn families(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The metric names a dashboard or rule file uses, without sample suffixes.
+fn names_used(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (start, _) in text.match_indices(|c: char| c == 's' || c == 'p') {
+        let rest = &text[start..];
+        if !(rest.starts_with("streambus_") || rest.starts_with("process_")) {
+            continue;
+        }
+        let before = text[..start].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let family = ["_bucket", "_sum", "_count", "_total"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        names.insert(family.to_string());
+    }
+    names
+}
+
+#[test]
+fn the_dashboard_and_alert_rules_use_only_metrics_that_exist() {
+    let broker = TestBroker::start_with(|c| {
+        c.group.initial_rebalance_delay_ms = 0;
+        c.offsets_topic_num_partitions = 2;
+    });
+    // Labelled families only show once they have a sample.
+    traffic(&broker);
+    let exported = families(&broker.broker().render_metrics());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/observability");
+    let dashboard = std::fs::read_to_string(root.join("grafana-dashboard.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    assert!(parsed["panels"].as_array().is_some_and(|p| p.len() >= 10));
+    let alerts = std::fs::read_to_string(root.join("alerts.yml")).unwrap();
+    for (file, text) in [
+        ("grafana-dashboard.json", &dashboard),
+        ("alerts.yml", &alerts),
+    ] {
+        let used = names_used(text);
+        assert!(used.len() >= 5, "{file} names {used:?}");
+        let missing: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            missing.is_empty(),
+            "{file} uses metrics the broker does not export: {missing:?}"
+        );
+    }
+    // The checker itself sees through suffixes and ignores look-alikes.
+    assert_eq!(
+        names_used("rate(streambus_requests_total[1m]) + x_streambus_fake + process_open_fds"),
+        ["process_open_fds", "streambus_requests"]
+            .map(String::from)
+            .into()
+    );
 }

@@ -88,6 +88,8 @@ pub struct BrokerMetrics {
     partition_size: Family<PartitionLabels, Gauge>,
     groups: Family<StateLabels, Gauge>,
     group_lag: Family<GroupTopicLabels, Gauge>,
+    data_dir_free: Gauge,
+    data_dir_size: Gauge,
     resident_memory: Gauge,
     cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     /// The CPU time the counter holds, to add only what passed since the last scrape.
@@ -122,6 +124,8 @@ impl BrokerMetrics {
             partition_size: Family::default(),
             groups: Family::default(),
             group_lag: Family::default(),
+            data_dir_free: Gauge::default(),
+            data_dir_size: Gauge::default(),
             resident_memory: Gauge::default(),
             cpu_seconds: Counter::default(),
             cpu_seconds_seen: Mutex::new(0.0),
@@ -215,6 +219,16 @@ impl BrokerMetrics {
             self.group_lag.clone(),
         );
         r.register_collector(Box::new(FsyncCollector));
+        r.register(
+            format!("{p}data_dir_free_bytes"),
+            "Bytes available to the broker on the data directory's file system",
+            self.data_dir_free.clone(),
+        );
+        r.register(
+            format!("{p}data_dir_size_bytes"),
+            "Size of the data directory's file system",
+            self.data_dir_size.clone(),
+        );
         r.register(
             "process_resident_memory_bytes",
             "Resident memory of the broker process",
@@ -354,7 +368,21 @@ impl BrokerMetrics {
             }
         }
         self.sample_groups(broker);
+        self.sample_disk(&broker.config().data_dir);
         self.sample_process();
+    }
+
+    fn sample_disk(&self, data_dir: &std::path::Path) {
+        match rustix::fs::statvfs(data_dir) {
+            Ok(fs) => {
+                let block = fs.f_frsize;
+                let bytes =
+                    |blocks: u64| i64::try_from(blocks.saturating_mul(block)).unwrap_or(i64::MAX);
+                self.data_dir_free.set(bytes(fs.f_bavail));
+                self.data_dir_size.set(bytes(fs.f_blocks));
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot stat the data directory's file system"),
+        }
     }
 
     fn sample_groups(&self, broker: &Broker) {
