@@ -167,7 +167,7 @@ fn families(text: &str) -> std::collections::BTreeSet<String> {
 /// The metric names a dashboard or rule file uses, without sample suffixes.
 fn names_used(text: &str) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
-    for (start, _) in text.match_indices(|c: char| c == 's' || c == 'p') {
+    for (start, _) in text.match_indices(['s', 'p']) {
         let rest = &text[start..];
         if !(rest.starts_with("streambus_") || rest.starts_with("process_")) {
             continue;
