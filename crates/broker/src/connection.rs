@@ -4,7 +4,9 @@
 //! it reads the next one, as Kafka does; requests a client pipelines wait in the socket
 //! buffer. Frame sizes are checked before anything is allocated, and the read buffer grows
 //! only as bytes arrive, so a client claiming a huge frame costs nothing until it sends it.
-//! Anything that does not parse closes this connection only, logged once.
+//! Anything that does not parse closes this connection only, logged once. A request's
+//! handler runs in a `request` span (connection, client id, correlation id, API, version),
+//! so that what it logs says which request it was about.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use streambus_protocol::{ApiKey, RequestHeader, decode_request, encode_response}
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::Broker;
 use crate::context::{ConnectionInfo, RequestContext};
@@ -117,7 +120,20 @@ async fn serve(
                     ));
                 }
             };
-            match dispatch::handle(broker, &ctx, request).await {
+            // Every line logged while the request is served carries who asked and for
+            // what. The fields are recorded only if a subscriber enables the span.
+            let span = tracing::info_span!(
+                "request",
+                connection = info.id,
+                client_id = header.client_id.as_deref(),
+                correlation_id = header.correlation_id,
+                api = ?api,
+                version = header.api_version,
+            );
+            match dispatch::handle(broker, &ctx, request)
+                .instrument(span)
+                .await
+            {
                 Some(response) => (header.api_version, response),
                 None => continue,
             }

@@ -4,6 +4,9 @@
 //! Every setting has the same name in the three places: `--kafka-addr`, `kafka_addr` in the
 //! file, `STREAMBUS_KAFKA_ADDR`. Topic defaults use Kafka's names in the file's `[log]`
 //! table (`"retention.ms" = "604800000"`).
+//!
+//! Logging is assembled apart ([`LogConfig`]), because the log must be set up before
+//! anything else runs and reports into it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,6 +41,102 @@ pub struct ServeArgs {
     /// A TOML file with settings
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// How log lines are written on stderr: `text`, or `json` (one object per line)
+    /// [default: text]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// The least severe level logged [default: info]; STREAMBUS_LOG, when set, is a
+    /// per-module filter (`info,streambus_broker=debug`) that replaces it
+    #[arg(long, value_enum)]
+    pub log_level: Option<LogLevel>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, colored only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of the event and of its spans.
+    Json,
+}
+
+/// The least severe level logged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// What an operator wants to see: startup, topic changes, warnings.
+    #[default]
+    Info,
+    /// Per-connection and per-request detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The level as an `EnvFilter` directive.
+    pub fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// The log settings of `streambus serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// How lines are written.
+    pub format: LogFormat,
+    /// The least severe level logged, unless `filter` is set.
+    pub level: LogLevel,
+    /// `STREAMBUS_LOG`, a full `EnvFilter` (`info,streambus_broker=debug`), when it is set.
+    pub filter: Option<String>,
+}
+
+impl LogConfig {
+    /// `--log-format` over `log_format` in the file over `STREAMBUS_LOG_FORMAT`; the same
+    /// for the level; and `STREAMBUS_LOG`, a full filter, over any level.
+    pub fn assemble(args: &ServeArgs) -> Result<LogConfig> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let format = args
+            .log_format
+            .or(file.log_format)
+            .or(env_value_enum("LOG_FORMAT")?)
+            .unwrap_or_default();
+        let level = args
+            .log_level
+            .or(file.log_level)
+            .or(env_value_enum("LOG_LEVEL")?)
+            .unwrap_or_default();
+        Ok(LogConfig {
+            format,
+            level,
+            filter: env("LOG"),
+        })
+    }
+
+    /// The filter directives: `STREAMBUS_LOG` when it is set, else the level.
+    pub fn directives(&self) -> &str {
+        self.filter
+            .as_deref()
+            .unwrap_or_else(|| self.level.directive())
+    }
 }
 
 /// The settings file. Unknown keys are errors, so a typo is never silently ignored.
@@ -61,6 +160,8 @@ pub struct FileConfig {
     offsets_retention_check_interval_ms: Option<u64>,
     offsets_topic_num_partitions: Option<i32>,
     offset_metadata_max_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+    log_level: Option<LogLevel>,
     /// Topic config defaults, by Kafka name.
     #[serde(default)]
     log: BTreeMap<String, toml::Value>,
@@ -94,6 +195,25 @@ where
         .map(|v| {
             v.parse::<T>()
                 .map_err(|e| anyhow::anyhow!("STREAMBUS_{name}={v:?}: {e}"))
+        })
+        .transpose()
+}
+
+/// `STREAMBUS_{name}` as one of the values of `T`, named as on the command line.
+fn env_value_enum<T: clap::ValueEnum>(name: &str) -> Result<Option<T>> {
+    env(name)
+        .map(|v| {
+            T::from_str(&v, true).map_err(|_| {
+                let expected: Vec<String> = T::value_variants()
+                    .iter()
+                    .filter_map(|variant| variant.to_possible_value())
+                    .map(|value| value.get_name().to_string())
+                    .collect();
+                anyhow::anyhow!(
+                    "STREAMBUS_{name}={v:?}: expected one of {}",
+                    expected.join(", ")
+                )
+            })
         })
         .transpose()
 }
@@ -244,6 +364,9 @@ mod tests {
             config: Some(sample),
             ..ServeArgs::default()
         };
+        let log = LogConfig::assemble(&args).unwrap();
+        assert_eq!(log.format, LogFormat::Text);
+        assert_eq!(log.level, LogLevel::Info);
         let config = ServeConfig::assemble(args).unwrap();
         assert_eq!(config.kafka_addr, "127.0.0.1:9092".parse().unwrap());
         assert_eq!(config.broker.node_id, 1);
@@ -306,6 +429,46 @@ mod tests {
         assert_eq!(config.broker.node_id, 9);
         assert_eq!(config.kafka_addr.port(), 1111);
         assert_eq!(config.broker.log.retention_ms, 5000);
+    }
+
+    #[test]
+    fn log_settings_come_from_flags_then_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "log_format = \"json\"\nlog_level = \"debug\"\n").unwrap();
+        let from_file = LogConfig::assemble(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.format, LogFormat::Json);
+        assert_eq!(from_file.level, LogLevel::Debug);
+        let from_flags = LogConfig::assemble(&ServeArgs {
+            config: Some(path.clone()),
+            log_format: Some(LogFormat::Text),
+            log_level: Some(LogLevel::Warn),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(from_flags.format, LogFormat::Text);
+        assert_eq!(from_flags.level, LogLevel::Warn);
+        // The rest of the config accepts the log keys too.
+        ServeConfig::assemble(ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        std::fs::write(&path, "log_format = \"yaml\"\n").unwrap();
+        let error = LogConfig::assemble(&ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        let error = format!("{error:#}");
+        assert!(
+            error.contains("log_format") && error.contains("yaml"),
+            "{error}"
+        );
     }
 
     #[test]

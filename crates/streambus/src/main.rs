@@ -3,9 +3,13 @@
 //! crates together; each crate owns its own configuration and behaviour.
 
 mod config;
+mod logging;
 mod serve;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+use config::LogFormat;
 
 /// StreamBus: a Kafka-compatible event-streaming platform in one binary.
 #[derive(Debug, Parser)]
@@ -21,28 +25,38 @@ enum Command {
     Serve(config::ServeArgs),
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("streambus: {e:#}");
-            std::process::ExitCode::FAILURE
+    match cli.command {
+        Command::Serve(args) => {
+            let format = match start_logging(&args) {
+                Ok(format) => format,
+                Err(e) => return fail(LogFormat::Text, &e),
+            };
+            match serve::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format, &e),
+            }
         }
     }
 }
 
-/// Text logs on stderr; the level from `STREAMBUS_LOG` (e.g. `info`, `streambus_broker=debug`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMBUS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// Sets up the log from the flags, the file and the environment; the format it writes.
+fn start_logging(args: &config::ServeArgs) -> anyhow::Result<LogFormat> {
+    let log = config::LogConfig::assemble(args)?;
+    logging::init(&log)?;
+    Ok(log.format)
+}
+
+/// Reports why the command failed: on stderr as a plain line, or as a JSON log line when
+/// the log is JSON, so that every line a JSON log reader sees parses.
+fn fail(format: LogFormat, error: &anyhow::Error) -> ExitCode {
+    match format {
+        LogFormat::Json if tracing::enabled!(tracing::Level::ERROR) => {
+            tracing::error!(error = %format_args!("{error:#}"), "streambus failed");
+        }
+        // Text, or a JSON log that drops errors: the reason must still be seen.
+        _ => eprintln!("streambus: {error:#}"),
+    }
+    ExitCode::FAILURE
 }

@@ -53,10 +53,16 @@ pub fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// The value of `field=` in a plain log line, up to the next space.
+/// The value of `field=` in a plain log line, up to the next space, or of `"field":"..."`
+/// in a JSON one.
 fn field(line: &str, name: &str) -> Option<String> {
-    let start = line.find(&format!(" {name}="))? + name.len() + 2;
-    Some(line[start..].split_whitespace().next()?.to_string())
+    if let Some(at) = line.find(&format!(" {name}=")) {
+        let start = at + name.len() + 2;
+        return Some(line[start..].split_whitespace().next()?.to_string());
+    }
+    let key = format!("\"{name}\":\"");
+    let start = line.find(&key)? + key.len();
+    Some(line[start..].split('"').next()?.to_string())
 }
 
 /// The settings of one start of the binary.
@@ -72,6 +78,9 @@ pub struct Launch {
     pub http_addr: SocketAddr,
     /// Further flags.
     pub extra: Vec<String>,
+    /// Environment variables, set after the default `STREAMBUS_LOG=info` so that they can
+    /// replace it (the binary takes an empty value as unset).
+    pub env: Vec<(String, String)>,
 }
 
 impl Launch {
@@ -83,6 +92,7 @@ impl Launch {
             kafka_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: vec!["--auto-create-topics".into()],
+            env: Vec::new(),
         }
     }
 
@@ -101,6 +111,7 @@ impl Launch {
             .arg(self.http_addr.to_string())
             .args(&self.extra)
             .env("STREAMBUS_LOG", "info")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -109,33 +120,7 @@ impl Launch {
 
     /// Starts the binary and waits for its "streambus is serving" line.
     pub fn start(&self) -> Result<Server> {
-        let mut child = self.command().spawn().context("cannot spawn streambus")?;
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().context("no stderr pipe")?;
-        let sink = Arc::clone(&stderr);
-        let reader = std::thread::spawn(move || {
-            let mut lines = BufReader::new(pipe);
-            let mut line = String::new();
-            while lines.read_line(&mut line).unwrap_or(0) > 0 {
-                if std::env::var_os("STREAMBUS_TEST_ECHO").is_some() {
-                    eprint!("[streambus] {line}");
-                }
-                if let Ok(mut all) = sink.lock() {
-                    all.push_str(&line);
-                }
-                line.clear();
-            }
-        });
-        let mut server = Server {
-            child,
-            pid: 0,
-            stderr,
-            reader: Some(reader),
-            kafka: self.kafka_addr,
-            http: self.http_addr,
-            exited: None,
-        };
-        server.pid = server.child.id();
+        let mut server = self.spawn()?;
         let serving = poll("the startup line", START_TIMEOUT, || {
             if let Some(line) = server
                 .stderr()
@@ -164,6 +149,39 @@ impl Launch {
         server.http = field(&line, "http")
             .and_then(|a| a.parse().ok())
             .with_context(|| format!("no http= address in {line:?}"))?;
+        Ok(server)
+    }
+
+    /// Starts the binary without waiting for anything: the server's addresses are the
+    /// launch's, so give fixed ports when the startup line will not be logged.
+    pub fn spawn(&self) -> Result<Server> {
+        let mut child = self.command().spawn().context("cannot spawn streambus")?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().context("no stderr pipe")?;
+        let sink = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            let mut lines = BufReader::new(pipe);
+            let mut line = String::new();
+            while lines.read_line(&mut line).unwrap_or(0) > 0 {
+                if std::env::var_os("STREAMBUS_TEST_ECHO").is_some() {
+                    eprint!("[streambus] {line}");
+                }
+                if let Ok(mut all) = sink.lock() {
+                    all.push_str(&line);
+                }
+                line.clear();
+            }
+        });
+        let mut server = Server {
+            child,
+            pid: 0,
+            stderr,
+            reader: Some(reader),
+            kafka: self.kafka_addr,
+            http: self.http_addr,
+            exited: None,
+        };
+        server.pid = server.child.id();
         Ok(server)
     }
 
