@@ -223,3 +223,38 @@ fn the_dashboard_and_alert_rules_use_only_metrics_that_exist() {
             .into()
     );
 }
+
+#[test]
+fn with_metrics_off_the_request_path_counts_nothing_but_state_is_still_sampled() {
+    let broker = TestBroker::start_with(|c| {
+        c.metrics_enabled = false;
+        c.group.initial_rebalance_delay_ms = 0;
+        c.offsets_topic_num_partitions = 2;
+    });
+    traffic(&broker);
+    let text = broker.broker().render_metrics();
+    let off = samples(&text);
+    assert!(
+        !off.keys()
+            .any(|k| k.starts_with("streambus_requests_total")),
+        "{text}"
+    );
+    assert!(
+        !off.keys()
+            .any(|k| k.starts_with("streambus_topic_records_in_total"))
+    );
+    assert_eq!(
+        value(
+            &off,
+            r#"streambus_partition_log_end_offset{topic="measured",partition="0"}"#
+        ),
+        10.0
+    );
+    assert_eq!(
+        value(
+            &off,
+            r#"streambus_consumer_group_lag{group="measuring",topic="measured"}"#
+        ),
+        6.0
+    );
+}

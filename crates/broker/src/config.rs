@@ -37,6 +37,9 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_num_partitions: i32,
+    /// Whether requests, errors, latencies and bytes are counted for `/metrics` (state such
+    /// as offsets, lag and memory is sampled at scrape time either way).
+    pub metrics_enabled: bool,
 }
 
 /// A host and port as clients should reach the broker.
@@ -112,6 +115,7 @@ impl BrokerConfig {
             retention_check_interval: Duration::from_secs(300),
             group: GroupConfig::default(),
             offsets_topic_num_partitions: DEFAULT_OFFSETS_PARTITIONS,
+            metrics_enabled: true,
         }
     }
 

@@ -70,6 +70,8 @@ fn latency_histogram() -> Histogram {
 
 /// Everything the broker measures, and the registry they are rendered from.
 pub struct BrokerMetrics {
+    /// When off, the request path records nothing (scrapes still sample state).
+    enabled: bool,
     registry: Mutex<Registry>,
     requests: Family<ApiLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
@@ -99,14 +101,16 @@ pub struct BrokerMetrics {
 
 impl Default for BrokerMetrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(true)
     }
 }
 
 impl BrokerMetrics {
-    /// Fresh metrics, all at zero.
-    pub fn new() -> Self {
+    /// Fresh metrics, all at zero; `enabled` false turns off recording on the request path
+    /// (`metrics_enabled`), to measure what it costs.
+    pub fn new(enabled: bool) -> Self {
         let metrics = BrokerMetrics {
+            enabled,
             registry: Mutex::new(Registry::default()),
             requests: Family::default(),
             errors: Family::default(),
@@ -259,6 +263,9 @@ impl BrokerMetrics {
         elapsed: Duration,
         response: Option<&Response>,
     ) {
+        if !self.enabled {
+            return;
+        }
         let labels = ApiLabels { api: api.name() };
         self.requests.get_or_create(&labels).inc();
         self.latency
@@ -281,6 +288,9 @@ impl BrokerMetrics {
 
     /// Counts a batch appended to `topic`.
     pub(crate) fn record_produce(&self, topic: &str, bytes: usize, records: i64) {
+        if !self.enabled {
+            return;
+        }
         let labels = TopicLabels {
             topic: topic.to_string(),
         };
@@ -292,7 +302,7 @@ impl BrokerMetrics {
 
     /// Counts record bytes returned from `topic` to a fetch.
     pub(crate) fn record_fetch(&self, topic: &str, bytes: usize) {
-        if bytes > 0 {
+        if self.enabled && bytes > 0 {
             self.bytes_out
                 .get_or_create(&TopicLabels {
                     topic: topic.to_string(),

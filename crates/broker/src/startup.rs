@@ -84,7 +84,7 @@ impl Broker {
                 config.group.clone(),
                 config.offsets_topic_num_partitions,
             ),
-            metrics: crate::BrokerMetrics::new(),
+            metrics: crate::BrokerMetrics::new(config.metrics_enabled),
             damaged: report.failed.iter().map(|(tp, _)| tp.clone()).collect(),
             config,
         });

@@ -160,6 +160,7 @@ pub struct FileConfig {
     offsets_retention_check_interval_ms: Option<u64>,
     offsets_topic_num_partitions: Option<i32>,
     offset_metadata_max_bytes: Option<usize>,
+    metrics_enabled: Option<bool>,
     log_format: Option<LogFormat>,
     log_level: Option<LogLevel>,
     /// Topic config defaults, by Kafka name.
@@ -280,6 +281,9 @@ impl ServeConfig {
             broker.socket_request_max_bytes = bytes;
         }
         apply_group_settings(&file, &mut broker)?;
+        if let Some(enabled) = file.metrics_enabled.or(env_parsed("METRICS_ENABLED")?) {
+            broker.metrics_enabled = enabled;
+        }
         for (name, value) in &file.log {
             let value = match value {
                 toml::Value::String(s) => s.clone(),
