@@ -6,8 +6,9 @@
 #
 # Builds nothing: starts the given binary on free loopback ports with a temporary data
 # directory, --auto-create-topics and quick group rebalances (the STREAMBUS_GROUP_* and
-# STREAMBUS_OFFSETS_* exports below), waits for /health/ready, runs kcat_test.sh and then
-# the pytest files with STREAMBUS_BOOTSTRAP and STREAMBUS_HTTP set, stops the broker with SIGTERM, and exits
+# STREAMBUS_OFFSETS_* exports below), waits for /health/ready, runs kcat_test.sh, then
+# schemathesis_test.sh (the admin REST API against its OpenAPI document), then the pytest
+# files, all with STREAMBUS_BOOTSTRAP and STREAMBUS_HTTP set, stops the broker with SIGTERM, and exits
 # non-zero if any of that failed. The Python clients come from .venv at the repository root
 # (scripts/test.sh installs tests/compat/requirements.txt there); set PYTHON to use another
 # interpreter. pytest runs last so that its summary line closes the output.
@@ -89,6 +90,14 @@ if timeout 90 bash "$here/kcat_test.sh"; then
   echo "compat: kcat_test.sh passed"
 else
   echo "compat: kcat_test.sh FAILED"
+  failed=1
+fi
+
+echo "==> compat: schemathesis_test.sh"
+if timeout 150 bash "$here/schemathesis_test.sh"; then
+  echo "compat: schemathesis_test.sh passed"
+else
+  echo "compat: schemathesis_test.sh FAILED"
   failed=1
 fi
 

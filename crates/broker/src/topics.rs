@@ -64,6 +64,18 @@ fn existing_topic<'a>(
     })
 }
 
+/// Internal topics belong to the broker: deleting `__consumer_offsets` loses every group,
+/// and more partitions would move groups to partitions that do not hold their state.
+fn refuse_internal(name: &str, what: &str) -> Result<(), KafkaError> {
+    if is_internal(name) {
+        return Err(invalid(
+            ErrorCode::InvalidTopicException,
+            format!("{name} is an internal topic and cannot be {what}"),
+        ));
+    }
+    Ok(())
+}
+
 fn invalid(code: ErrorCode, message: impl Into<String>) -> KafkaError {
     KafkaError::new(code, message)
 }
@@ -235,6 +247,7 @@ impl Broker {
         let _admin = self.admin.lock().await;
         let image = self.metadata.image();
         let id = existing_topic(&image, name)?.id;
+        refuse_internal(name, "deleted")?;
         self.commit(vec![MetadataRecord::RemoveTopic { topic_id: id }])?;
         self.host_partitions()
             .map_err(|e| invalid(ErrorCode::KafkaStorageError, e.to_string()))?;
@@ -253,6 +266,7 @@ impl Broker {
         let _admin = self.admin.lock().await;
         let image = self.metadata.image();
         let topic = existing_topic(&image, name)?;
+        refuse_internal(name, "given more partitions")?;
         let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(invalid(

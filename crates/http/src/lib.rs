@@ -18,6 +18,8 @@ use axum::routing::get;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+mod api;
+
 /// Renders every metric in the OpenMetrics text format.
 pub type RenderMetrics = Box<dyn Fn() -> String + Send + Sync>;
 
@@ -54,6 +56,8 @@ pub struct Health {
     ready: AtomicBool,
     metrics: OnceLock<RenderMetrics>,
     components: OnceLock<ReportComponents>,
+    /// The broker the admin API calls, handed over once it is open (`api`).
+    broker: OnceLock<Arc<streambus_broker::Broker>>,
 }
 
 impl std::fmt::Debug for Health {
@@ -174,6 +178,7 @@ pub fn router(health: Arc<Health>) -> Router {
         .route("/health", get(health_report))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(api::router())
         .with_state(health)
 }
 

@@ -62,6 +62,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             .map(|broker| broker.health().into_iter().map(component).collect())
             .unwrap_or_default()
     }));
+    health.set_broker(Arc::clone(&broker));
     health.set_ready(true);
     tracing::info!(
         kafka = %kafka_addr,

@@ -463,3 +463,43 @@ async fn every_group_response_encodes_at_every_advertised_version() {
     }
     broker.close().unwrap();
 }
+
+#[tokio::test]
+async fn the_offsets_topic_cannot_be_deleted_or_grown() {
+    use streambus_protocol::messages::{create_partitions_request, delete_topics_request};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = group_broker(dir.path());
+    find_coordinator(&broker, "g").await;
+    let delete = Request::DeleteTopics(delete_topics_request::DeleteTopicsRequest {
+        topic_names: vec!["__consumer_offsets".into()],
+        timeout_ms: 1000,
+        ..Default::default()
+    });
+    let Response::DeleteTopics(r) = call(&broker, 4, delete).await else {
+        panic!("not a DeleteTopics response")
+    };
+    assert_eq!(r.responses[0].error_code, 17, "{r:?}");
+    let grow = Request::CreatePartitions(create_partitions_request::CreatePartitionsRequest {
+        topics: vec![create_partitions_request::CreatePartitionsTopic {
+            name: "__consumer_offsets".into(),
+            count: 10,
+            assignments: None,
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    });
+    let Response::CreatePartitions(r) = call(&broker, 3, grow).await else {
+        panic!("not a CreatePartitions response")
+    };
+    assert_eq!(r.results[0].error_code, 17, "{r:?}");
+    assert_eq!(
+        broker
+            .image()
+            .topic("__consumer_offsets")
+            .unwrap()
+            .partitions
+            .len(),
+        3
+    );
+    broker.close().unwrap();
+}
