@@ -165,11 +165,7 @@ impl Group {
             let response = JoinResponse::error(errors::REBALANCE_IN_PROGRESS, &member.member_id);
             Self::respond(out, older, Response::Join(response));
         }
-        member.protocols = join.protocols;
-        member.session_timeout_ms = join.session_timeout_ms;
-        member.rebalance_timeout_ms = join.rebalance_timeout_ms;
-        member.client_id = join.client_id;
-        member.client_host = join.client_host;
+        member.rejoin(join);
         self.refresh_session(index, now_ms);
     }
 
@@ -241,11 +237,7 @@ impl Group {
         let request_id = join.request_id;
         let member = &mut self.members[index];
         let unchanged = member.protocols == join.protocols;
-        member.protocols = join.protocols;
-        member.session_timeout_ms = join.session_timeout_ms;
-        member.rebalance_timeout_ms = join.rebalance_timeout_ms;
-        member.client_id = join.client_id;
-        member.client_host = join.client_host;
+        member.rejoin(join);
         self.refresh_session(index, now_ms);
         match self.state {
             GroupState::Stable if unchanged && self.select_protocol() == self.protocol_name => {

@@ -4,7 +4,7 @@
 //! Invariant: a member has at most one parked JoinGroup and at most one parked SyncGroup; a
 //! newer request from the same member answers the older one first.
 
-use crate::event::RequestId;
+use crate::event::{Join, RequestId};
 
 /// A member of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,15 @@ impl Member {
     /// Whether the member has a SyncGroup parked until the leader's assignment arrives.
     pub fn is_awaiting_sync(&self) -> bool {
         self.pending_sync.is_some()
+    }
+
+    /// Takes what a rejoin brings: protocols, timeouts and the client's identity.
+    pub(crate) fn rejoin(&mut self, join: Join) {
+        self.protocols = join.protocols;
+        self.session_timeout_ms = join.session_timeout_ms;
+        self.rebalance_timeout_ms = join.rebalance_timeout_ms;
+        self.client_id = join.client_id;
+        self.client_host = join.client_host;
     }
 
     /// Its most preferred protocol among `candidates` (Kafka's vote).

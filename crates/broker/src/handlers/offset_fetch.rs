@@ -21,6 +21,30 @@ const MULTI_GROUP_FROM_VERSION: i16 = 8;
 /// The first version with a top-level error code.
 const TOP_LEVEL_ERROR_FROM_VERSION: i16 = 2;
 
+/// The response's topics of `partitions`, as `$topic` structs of `$partition` structs:
+/// v0-7 and v8+ responses differ only in those type names. A partition without metadata
+/// reads as empty metadata, as Kafka answers.
+macro_rules! wire_topics {
+    ($partitions:expr, $topic:ident, $partition:ident) => {
+        by_topic($partitions)
+            .into_iter()
+            .map(|(name, partitions)| $topic {
+                name,
+                partitions: partitions
+                    .into_iter()
+                    .map(|p| $partition {
+                        partition_index: p.partition.partition,
+                        committed_offset: p.offset,
+                        committed_leader_epoch: p.leader_epoch,
+                        metadata: Some(p.metadata.unwrap_or_default()),
+                        error_code: p.error_code,
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+}
+
 /// One group's answer: a group-level error code and the partitions.
 struct GroupOffsets {
     error_code: i16,
@@ -41,22 +65,11 @@ pub(crate) async fn handle(
             let fetched = fetch(broker, &group.group_id, wanted).await;
             groups.push(OffsetFetchResponseGroup {
                 group_id: group.group_id,
-                topics: by_topic(fetched.partitions)
-                    .into_iter()
-                    .map(|(name, partitions)| OffsetFetchResponseTopics {
-                        name,
-                        partitions: partitions
-                            .into_iter()
-                            .map(|p| OffsetFetchResponsePartitions {
-                                partition_index: p.partition.partition,
-                                committed_offset: p.offset,
-                                committed_leader_epoch: p.leader_epoch,
-                                metadata: Some(p.metadata.unwrap_or_default()),
-                                error_code: p.error_code,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+                topics: wire_topics!(
+                    fetched.partitions,
+                    OffsetFetchResponseTopics,
+                    OffsetFetchResponsePartitions
+                ),
                 error_code: fetched.error_code,
             });
         }
@@ -76,22 +89,11 @@ pub(crate) async fn handle(
     }
     OffsetFetchResponse {
         throttle_time_ms: 0,
-        topics: by_topic(fetched.partitions)
-            .into_iter()
-            .map(|(name, partitions)| OffsetFetchResponseTopic {
-                name,
-                partitions: partitions
-                    .into_iter()
-                    .map(|p| OffsetFetchResponsePartition {
-                        partition_index: p.partition.partition,
-                        committed_offset: p.offset,
-                        committed_leader_epoch: p.leader_epoch,
-                        metadata: Some(p.metadata.unwrap_or_default()),
-                        error_code: p.error_code,
-                    })
-                    .collect(),
-            })
-            .collect(),
+        topics: wire_topics!(
+            fetched.partitions,
+            OffsetFetchResponseTopic,
+            OffsetFetchResponsePartition
+        ),
         error_code: fetched.error_code,
         groups: Vec::new(),
     }
