@@ -592,6 +592,7 @@ fn another_nodes_data_directory_is_refused() -> Result<()> {
     Ok(())
 }
 
+/// Health, readiness and metrics of the real binary once it serves.
 #[test]
 fn health_endpoints_answer_once_serving() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -600,6 +601,24 @@ fn health_endpoints_answer_once_serving() -> Result<()> {
         let (status, body) = server.http_get(path)?;
         ensure!(status == 200, "GET {path}: {status} {body}");
     }
+    let (status, body) = server.http_get("/health")?;
+    ensure!(status == 200, "GET /health: {status} {body}");
+    ensure!(
+        body.starts_with(r#"{"status":"healthy","components":["#),
+        "{body}"
+    );
+    for component in ["listeners", "storage", "metadata", "groups"] {
+        ensure!(
+            body.contains(&format!(r#""name":"{component}""#)),
+            "no {component}: {body}"
+        );
+    }
+    let (status, body) = server.http_get("/metrics")?;
+    ensure!(status == 200, "GET /metrics: {status}");
+    ensure!(
+        body.contains("process_resident_memory_bytes") && body.ends_with("# EOF\n"),
+        "{body}"
+    );
     let (status, _) = server.http_get("/no/such/path")?;
     ensure!(status == 404, "GET /no/such/path: {status}");
     let (status, stderr) = server.terminate(Duration::from_secs(10))?;
