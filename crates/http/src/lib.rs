@@ -1,6 +1,7 @@
 //! StreamBus's HTTP surface: health for orchestrators and people (`GET /health/live`,
-//! `GET /health/ready`, and `GET /health` with each component's status and reason) and
-//! Prometheus metrics (`GET /metrics`, the OpenMetrics text format).
+//! `GET /health/ready`, and `GET /health` with each component's status and reason),
+//! Prometheus metrics (`GET /metrics`, the OpenMetrics text format), a CPU profile when
+//! enabled (`GET /debug/pprof/profile`) and the admin REST API (`api`).
 //!
 //! `serve` takes a bound listener and a shutdown future, like the Kafka listener, so tests
 //! bind port 0.
@@ -19,6 +20,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 mod api;
+mod profile;
 
 /// Renders every metric in the OpenMetrics text format.
 pub type RenderMetrics = Box<dyn Fn() -> String + Send + Sync>;
@@ -56,6 +58,7 @@ pub struct Health {
     ready: AtomicBool,
     metrics: OnceLock<RenderMetrics>,
     components: OnceLock<ReportComponents>,
+    profiling: profile::Profiling,
     /// The broker the admin API calls, handed over once it is open (`api`).
     broker: OnceLock<Arc<streambus_broker::Broker>>,
 }
@@ -74,6 +77,11 @@ impl Health {
     /// A new, not yet ready, health state.
     pub fn new() -> Arc<Health> {
         Arc::new(Health::default())
+    }
+
+    /// Allows `GET /debug/pprof/profile` (off by default).
+    pub fn enable_profiling(&self) {
+        self.profiling.enabled.store(true, Ordering::Release);
     }
 
     /// Marks the broker ready (metadata loaded, logs recovered, listeners up) or not.
@@ -178,6 +186,7 @@ pub fn router(health: Arc<Health>) -> Router {
         .route("/health", get(health_report))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/debug/pprof/profile", get(profile::profile))
         .merge(api::router())
         .with_state(health)
 }
