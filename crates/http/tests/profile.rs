@@ -1,5 +1,6 @@
 //! `GET /debug/pprof/profile`: off by default, bounded seconds, one at a time, and an SVG
 //! flame graph of real samples when enabled.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
