@@ -252,6 +252,8 @@ impl Broker {
         self.host_partitions()
             .map_err(|e| invalid(ErrorCode::KafkaStorageError, e.to_string()))?;
         self.metrics.forget_topic(name);
+        // As Kafka: groups forget their offsets of a deleted topic.
+        self.groups.topics_deleted(&[name.to_string()]).await;
         tracing::info!(topic = %name, "deleted topic");
         Ok(id)
     }

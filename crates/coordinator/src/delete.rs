@@ -1,4 +1,5 @@
-//! DeleteGroups: an empty group and all its offsets go, leaving tombstones.
+//! DeleteGroups: an empty group and all its offsets go, leaving tombstones; and the offsets
+//! of deleted topics go from every group.
 //!
 //! Invariant: only a group without members is deleted; a deleted group is `Dead`, so the
 //! runtime drops it and the next request for the id starts a fresh group.
@@ -27,5 +28,22 @@ impl Group {
             _ => errors::NON_EMPTY_GROUP,
         };
         Self::respond(out, request_id, Response::Delete(error_code));
+    }
+}
+
+impl Group {
+    pub(crate) fn on_topics_deleted(&mut self, topics: &[String], out: &mut Vec<Effect>) {
+        let gone: Vec<TopicPartition> = self
+            .offsets
+            .keys()
+            .filter(|tp| topics.contains(&tp.topic))
+            .cloned()
+            .collect();
+        for tp in &gone {
+            self.offsets.remove(tp);
+        }
+        if !gone.is_empty() {
+            out.push(Effect::Persist(Record::OffsetTombstones(gone)));
+        }
     }
 }

@@ -48,6 +48,8 @@ pub enum Event {
         /// Where the response goes.
         request_id: RequestId,
     },
+    /// These topics were deleted: their committed offsets go too, as in Kafka. No response.
+    TopicsDeleted(Vec<String>),
     /// The timer from the last [`crate::Effect::ScheduleTimer`] fired (early or spurious
     /// ticks are harmless).
     Tick,

@@ -96,6 +96,7 @@ impl Group {
             Event::FetchOffsets(fetch) => self.on_fetch(fetch, &mut out),
             Event::DeleteOffsets(delete) => self.on_delete_offsets(delete, &mut out),
             Event::DeleteGroup { request_id } => self.on_delete(request_id, now_ms, &mut out),
+            Event::TopicsDeleted(topics) => self.on_topics_deleted(&topics, &mut out),
             Event::Tick => self.on_tick(now_ms, &mut out),
         }
         self.reschedule(&mut out);

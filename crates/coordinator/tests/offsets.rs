@@ -283,3 +283,27 @@ fn stable_group_expires_offsets_of_topics_nobody_subscribes() {
         [&TopicPartition::new("t", 0)]
     );
 }
+
+#[test]
+fn offsets_of_deleted_topics_are_removed() {
+    let mut group = Group::new("g", no_delay(), 0);
+    group.handle(commit(1, "", -1, 5), 0);
+    let mut other = commit(2, "", -1, 9);
+    if let Event::CommitOffsets(c) = &mut other {
+        c.offsets[0].partition = TopicPartition::new("kept", 0);
+    }
+    group.handle(other, 0);
+    let effects = group.handle(Event::TopicsDeleted(vec!["t".into(), "never".into()]), 10);
+    assert_eq!(
+        effects,
+        vec![Effect::Persist(Record::OffsetTombstones(vec![
+            TopicPartition::new("t", 0)
+        ]))]
+    );
+    let left: Vec<_> = group.offsets().keys().cloned().collect();
+    assert_eq!(left, [TopicPartition::new("kept", 0)]);
+    assert_eq!(
+        group.handle(Event::TopicsDeleted(vec!["t".into()]), 20),
+        vec![]
+    );
+}

@@ -503,3 +503,22 @@ async fn the_offsets_topic_cannot_be_deleted_or_grown() {
     );
     broker.close().unwrap();
 }
+
+#[tokio::test]
+async fn deleting_a_topic_removes_its_committed_offsets_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = group_broker(dir.path());
+    testing::create_topic(&broker, "t", 1, &[]).await;
+    find_coordinator(&broker, "g").await;
+    call(&broker, 8, commit_request("g", "", -1, 7)).await;
+    assert_eq!(fetch_offset(&broker, "g").await.0, 7);
+    broker.delete_topic("t").await.unwrap();
+    // A new topic of the same name starts without the old offsets.
+    testing::create_topic(&broker, "t", 1, &[]).await;
+    assert_eq!(fetch_offset(&broker, "g").await.0, -1);
+    broker.close().unwrap();
+    drop(broker);
+    let broker = group_broker(dir.path());
+    assert_eq!(fetch_offset(&broker, "g").await.0, -1);
+    broker.close().unwrap();
+}

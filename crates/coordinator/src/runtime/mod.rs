@@ -280,6 +280,20 @@ impl GroupCoordinator {
         }
     }
 
+    /// Removes the committed offsets of deleted `topics` from every group here.
+    pub async fn topics_deleted(self: &Arc<Self>, topics: &[String]) {
+        let slots: Vec<(String, Arc<Slot>)> = lock(&self.groups)
+            .iter()
+            .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
+            .collect();
+        for (id, slot) in slots {
+            if let Some(partition) = self.partition_of(&id) {
+                let event = Event::TopicsDeleted(topics.to_vec());
+                self.run(&id, &slot, &partition, event).await;
+            }
+        }
+    }
+
     /// A read of one group's state, or `None` if there is no such group here.
     pub async fn view<R>(&self, group_id: &str, read: impl FnOnce(&Group) -> R) -> Option<R> {
         let slot = lock(&self.groups).get(group_id).cloned()?;
