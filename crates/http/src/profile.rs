@@ -3,7 +3,8 @@
 //!
 //! Off unless the operator enables it (`enable_profiling`): sampling costs a little CPU for
 //! as long as it runs, and the graph shows the code's insides. One profile runs at a time;
-//! a second request meanwhile gets 409.
+//! a second request meanwhile gets 409. A broker that was idle the whole time (no sample)
+//! answers 204 with no body.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +65,8 @@ pub(crate) async fn profile(
     let sampled = tokio::task::spawn_blocking(move || sample(Duration::from_secs(seconds))).await;
     health.profiling.running.store(false, Ordering::Release);
     match sampled {
-        Ok(Ok(svg)) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        Ok(Ok(Some(svg))) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        Ok(Ok(None)) => StatusCode::NO_CONTENT.into_response(),
         Ok(Err(message)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &message),
         Err(_) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,7 +77,7 @@ pub(crate) async fn profile(
 
 /// Samples every thread for `duration` and draws the flame graph. Samples that land in
 /// the C library, the unwinder or the vDSO are skipped (unwinding there can deadlock).
-fn sample(duration: Duration) -> Result<Vec<u8>, String> {
+fn sample(duration: Duration) -> Result<Option<Vec<u8>>, String> {
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(FREQUENCY)
         .blocklist(&["libc", "libgcc", "pthread", "vdso"])
@@ -87,11 +89,11 @@ fn sample(duration: Duration) -> Result<Vec<u8>, String> {
         .build()
         .map_err(|e| format!("cannot build the profile: {e}"))?;
     if report.data.is_empty() {
-        return Err("no samples: the broker was idle while profiled".to_string());
+        return Ok(None);
     }
     let mut svg = Vec::new();
     report
         .flamegraph(&mut svg)
         .map_err(|e| format!("cannot draw the flame graph: {e}"))?;
-    Ok(svg)
+    Ok(Some(svg))
 }

@@ -161,6 +161,7 @@ pub struct FileConfig {
     offsets_topic_num_partitions: Option<i32>,
     offset_metadata_max_bytes: Option<usize>,
     metrics_enabled: Option<bool>,
+    enable_profiling: Option<bool>,
     log_format: Option<LogFormat>,
     log_level: Option<LogLevel>,
     /// Topic config defaults, by Kafka name.
@@ -180,6 +181,8 @@ pub struct ServeConfig {
     /// The broker's config, with the Kafka listener's address as a placeholder for the
     /// advertised one until the listener is bound.
     pub broker: BrokerConfig,
+    /// Whether `GET /debug/pprof/profile` answers (`enable_profiling`; off by default).
+    pub enable_profiling: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -297,11 +300,16 @@ impl ServeConfig {
                 .with_context(|| format!("[log] {name}"))?;
         }
         broker.validate()?;
+        let enable_profiling = file
+            .enable_profiling
+            .or(env_parsed("ENABLE_PROFILING")?)
+            .unwrap_or(false);
         Ok(ServeConfig {
             kafka_addr,
             http_addr,
             advertised,
             broker,
+            enable_profiling,
         })
     }
 }
@@ -382,6 +390,21 @@ mod tests {
             7 * 24 * 60 * 60_000
         );
         assert_eq!(config.broker.offsets_topic_num_partitions, 50);
+    }
+
+    #[test]
+    fn profiling_is_off_unless_the_file_turns_it_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "enable_profiling = true\n").unwrap();
+        let on = ServeConfig::assemble(ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert!(on.enable_profiling);
+        let off = ServeConfig::assemble(ServeArgs::default()).unwrap();
+        assert!(!off.enable_profiling);
     }
 
     #[test]

@@ -32,6 +32,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     let kafka_addr = kafka.local_addr()?;
     let http_addr = http.local_addr()?;
     let health = Health::new();
+    if config.enable_profiling {
+        health.enable_profiling();
+    }
     let (stop, stopped) = watch::channel(false);
     let http_task = tokio::spawn(streambus_http::serve(
         http,

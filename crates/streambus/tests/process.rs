@@ -619,6 +619,11 @@ fn health_endpoints_answer_once_serving() -> Result<()> {
         body.contains("process_resident_memory_bytes") && body.ends_with("# EOF\n"),
         "{body}"
     );
+    let (status, body) = server.http_get("/debug/pprof/profile?seconds=1")?;
+    ensure!(
+        status == 404 && body.contains("profiling is off"),
+        "profiling is on by default: {status} {body}"
+    );
     let (status, _) = server.http_get("/no/such/path")?;
     ensure!(status == 404, "GET /no/such/path: {status}");
     let (status, stderr) = server.terminate(Duration::from_secs(10))?;
