@@ -19,15 +19,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use support::{Launch, Server, poll};
+use support::{Launch, Server, block_on, poll};
 
 const TOPIC: &str = "crash-offsets";
 const GROUP: &str = "crash-group";
@@ -43,31 +42,6 @@ fn value_of(partition: i32, offset: i64) -> Vec<u8> {
     let mut value = format!("p{partition}@{offset}:").into_bytes();
     value.extend((0..(offset * 11 % 200)).map(|i| (i * 7 + offset) as u8));
     value
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-fn create_topic(bootstrap: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let options = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(10)))
-        .request_timeout(Some(Duration::from_secs(15)));
-    let results = block_on(admin.create_topics(
-        &[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1))],
-        &options,
-    ))?;
-    for result in results {
-        result.map_err(|(name, code)| anyhow::anyhow!("create topic {name}: {code}"))?;
-    }
-    Ok(())
 }
 
 /// Produces records `from..to` to every partition with acks=all; each must land at the
@@ -277,7 +251,7 @@ fn committed_offsets_survive_sigkill() -> Result<()> {
     launch.kafka_addr = server.kafka;
     launch.http_addr = server.http;
     let bootstrap = server.bootstrap();
-    create_topic(&bootstrap)?;
+    support::create_topic(&bootstrap, TOPIC, PARTITIONS)?;
     produce(&bootstrap, 0, PER_PARTITION)?;
 
     // A member of the group reads everything, then commits twice; the second commit moves
@@ -350,7 +324,7 @@ fn a_live_member_carries_on_after_sigkill_without_a_rebalance() -> Result<()> {
     launch.kafka_addr = server.kafka;
     launch.http_addr = server.http;
     let bootstrap = server.bootstrap();
-    create_topic(&bootstrap)?;
+    support::create_topic(&bootstrap, TOPIC, PARTITIONS)?;
     produce(&bootstrap, 0, 10)?;
     let zero: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
     let member = read_group(&bootstrap, "member", &zero, 10, true)?;

@@ -15,12 +15,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use support::{Launch, START_TIMEOUT, poll};
+use support::{Launch, START_TIMEOUT, block_on, poll};
 
 /// The client id and correlation id of the hand-made ApiVersions request.
 const RAW_CLIENT_ID: &str = "logs-raw-client";
@@ -29,14 +27,6 @@ const RAW_CORRELATION_ID: i32 = 424_242;
 const ADMIN_CLIENT_ID: &str = "logs-admin";
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
 
 /// A loopback address with a port that was free a moment ago.
 fn free_addr() -> Result<SocketAddr> {
@@ -53,21 +43,11 @@ fn connect(addr: SocketAddr) -> Result<TcpStream> {
 
 /// Creates `topic` with an admin client whose client id is [`ADMIN_CLIENT_ID`].
 fn create_topic(bootstrap: &str, topic: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
-        .set("client.id", ADMIN_CLIENT_ID)
-        .create()?;
-    let options = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(10)))
-        .request_timeout(Some(Duration::from_secs(15)));
-    let results = block_on(admin.create_topics(
-        &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
-        &options,
-    ))?;
-    for result in results {
-        result.map_err(|(name, code)| anyhow::anyhow!("create topic {name}: {code}"))?;
-    }
-    Ok(())
+        .set("client.id", ADMIN_CLIENT_ID);
+    support::create_topic_with(&config, topic, 1)
 }
 
 /// Produces one record to `topic` and waits for its acknowledgement.

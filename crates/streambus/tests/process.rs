@@ -18,15 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
-use support::{Launch, Rng, Server, poll};
+use support::{Launch, Rng, Server, create_topic, poll};
 
 const PARTITIONS: i32 = 3;
 
@@ -111,39 +110,6 @@ impl ProducerContext for Recorder {
             }
         }
     }
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-/// Creates `topic` with `partitions` partitions and waits until its metadata shows them.
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let options = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(10)))
-        .request_timeout(Some(Duration::from_secs(15)));
-    let results = block_on(admin.create_topics(
-        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-        &options,
-    ))?;
-    for result in results {
-        result.map_err(|(name, code)| anyhow::anyhow!("create topic {name}: {code}"))?;
-    }
-    poll("the new topic's metadata", Duration::from_secs(10), || {
-        let metadata = admin
-            .inner()
-            .fetch_metadata(Some(topic), Duration::from_secs(2))
-            .ok()?;
-        let found = metadata.topics().iter().find(|t| t.name() == topic)?;
-        (found.error().is_none() && found.partitions().len() == partitions as usize).then_some(())
-    })
 }
 
 /// Reads every partition of `topic` from the beginning up to its high watermark.

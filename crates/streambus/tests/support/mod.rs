@@ -12,6 +12,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_streambus");
@@ -360,4 +363,43 @@ impl Rng {
     pub fn range(&mut self, low: u64, high: u64) -> u64 {
         low + self.next_u64() % (high - low).max(1)
     }
+}
+
+/// Runs a client future (an admin call, a delivery) on a runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(future)
+}
+
+/// Creates `topic` with `partitions` partitions and waits until its metadata shows them.
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    create_topic_with(&config, topic, partitions)
+}
+
+/// Like [`create_topic`], with an admin client made from `config`.
+pub fn create_topic_with(config: &ClientConfig, topic: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(15)));
+    let results = block_on(admin.create_topics(
+        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+        &options,
+    ))?;
+    for result in results {
+        result.map_err(|(name, code)| anyhow::anyhow!("create topic {name}: {code}"))?;
+    }
+    poll("the new topic's metadata", Duration::from_secs(10), || {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(topic), Duration::from_secs(2))
+            .ok()?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic)?;
+        (found.error().is_none() && found.partitions().len() == partitions as usize).then_some(())
+    })
 }
