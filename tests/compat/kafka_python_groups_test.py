@@ -10,13 +10,13 @@ import time
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import InconsistentGroupProtocolError
 from kafka.structs import OffsetAndMetadata
 
 from conftest import value_of
+from kafka_python_support import create_topic
 
 PARTITIONS = 6
 PHASE_SECONDS = 30  # for any one wait: a join, a rebalance, reading what was produced
@@ -56,17 +56,7 @@ def members(bootstrap):
 
 def create(admin, bootstrap, name, partitions=PARTITIONS):
     """Creates a topic and waits until the client's metadata shows its partitions."""
-    response = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1)], timeout_ms=10000)
-    assert [(t[0], t[1]) for t in response.topic_errors] == [(name, 0)], response
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        deadline = time.monotonic() + 10
-        while consumer.partitions_for_topic(name) != set(range(partitions)):
-            assert time.monotonic() < deadline, f"{name} never showed {partitions} partitions"
-            time.sleep(0.1)
-    finally:
-        consumer.close()
+    create_topic(admin, bootstrap, name, partitions)
 
 
 def produce(bootstrap, topic, counts, first=0):
