@@ -40,6 +40,11 @@ pub struct BrokerConfig {
     /// Whether requests, errors, latencies and bytes are counted for `/metrics` (state such
     /// as offsets, lag and memory is sampled at scrape time either way).
     pub metrics_enabled: bool,
+    /// Whether request spans are exported to OpenTelemetry (the binary's
+    /// `otlp_endpoint`): each `request` span is then named for it (`otel.name`,
+    /// `otel.kind`, messaging attributes), and a Produce request continues the trace of the
+    /// W3C `traceparent` header of its first record. Off, neither costs anything.
+    pub trace_context: bool,
 }
 
 /// A host and port as clients should reach the broker.
@@ -116,6 +121,7 @@ impl BrokerConfig {
             group: GroupConfig::default(),
             offsets_topic_num_partitions: DEFAULT_OFFSETS_PARTITIONS,
             metrics_enabled: true,
+            trace_context: false,
         }
     }
 

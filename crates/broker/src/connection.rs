@@ -6,7 +6,10 @@
 //! only as bytes arrive, so a client claiming a huge frame costs nothing until it sends it.
 //! Anything that does not parse closes this connection only, logged once. A request's
 //! handler runs in a `request` span (connection, client id, correlation id, API, version),
-//! so that what it logs says which request it was about.
+//! so that what it logs says which request it was about. When spans are exported
+//! (`BrokerConfig::trace_context`), that span is also an OpenTelemetry server span named for
+//! the API, and a Produce request's span continues the producer's trace
+//! (`handlers::produce_trace`); otherwise those fields stay empty and cost nothing.
 
 use std::sync::Arc;
 
@@ -17,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::Broker;
 use crate::context::{ConnectionInfo, RequestContext};
@@ -121,7 +125,8 @@ async fn serve(
                 }
             };
             // Every line logged while the request is served carries who asked and for
-            // what. The fields are recorded only if a subscriber enables the span.
+            // what. The fields are recorded only if a subscriber enables the span; the
+            // OpenTelemetry ones stay empty (and out of the log) unless spans are exported.
             let span = tracing::info_span!(
                 "request",
                 connection = info.id,
@@ -129,7 +134,16 @@ async fn serve(
                 correlation_id = header.correlation_id,
                 api = ?api,
                 version = header.api_version,
+                otel.name = Empty,
+                otel.kind = Empty,
+                messaging.system = Empty,
+                messaging.operation.name = Empty,
+                messaging.operation.type = Empty,
             );
+            if broker.config.trace_context {
+                describe_for_export(&span, api);
+                dispatch::continue_trace(&span, &request);
+            }
             match dispatch::handle(broker, &ctx, request)
                 .instrument(span)
                 .await
@@ -146,5 +160,25 @@ async fn serve(
         if let Err(e) = stream.write_all(&output).await {
             return Close::Refused(format!("write failed: {e}"));
         }
+    }
+}
+
+/// Names the request span as OpenTelemetry's messaging conventions have a broker's side of
+/// a Kafka request: a server span named for the operation, which for Kafka is the API name
+/// (`Produce`, `Metadata`), with `messaging.system` and the operation's name and, for the
+/// two APIs that move records, its type. Only static strings: nothing is formatted here.
+fn describe_for_export(span: &tracing::Span, api: ApiKey) {
+    let name = api.name();
+    span.record("otel.name", name);
+    span.record("otel.kind", "server");
+    span.record("messaging.system", "kafka");
+    span.record("messaging.operation.name", name);
+    let operation_type = match api {
+        ApiKey::Produce => Some("send"),
+        ApiKey::Fetch => Some("receive"),
+        _ => None,
+    };
+    if let Some(operation_type) = operation_type {
+        span.record("messaging.operation.type", operation_type);
     }
 }

@@ -76,6 +76,14 @@ pub(crate) async fn handle(
     response
 }
 
+/// Links the span of `request` to the trace its client sent, for the APIs that carry one:
+/// Produce, in the headers of its first record. Called before the span is entered.
+pub(crate) fn continue_trace(span: &tracing::Span, request: &Request) {
+    if let Request::Produce(produce) = request {
+        handlers::produce_trace::continue_trace(span, produce);
+    }
+}
+
 async fn route(broker: &Broker, ctx: &RequestContext, request: Request) -> Option<Response> {
     let response = match request {
         Request::ApiVersions(r) => Response::ApiVersions(handlers::api_versions::handle(ctx, r)),

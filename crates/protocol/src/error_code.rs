@@ -378,6 +378,41 @@ impl ErrorCode {
         ErrorCode::TransactionAbortable,
     ];
 
+    /// Whether a client may retry the request that got this error and expect it to succeed
+    /// (Kafka's `RetriableException` subclasses): leadership moving, a coordinator loading,
+    /// a timeout, a transient shortage of replicas.
+    pub fn is_retriable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::CorruptMessage
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::NotLeaderOrFollower
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::ReplicaNotAvailable
+                | ErrorCode::NetworkException
+                | ErrorCode::CoordinatorLoadInProgress
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NotCoordinator
+                | ErrorCode::NotEnoughReplicas
+                | ErrorCode::NotEnoughReplicasAfterAppend
+                | ErrorCode::NotController
+                | ErrorCode::KafkaStorageError
+                | ErrorCode::FetchSessionIdNotFound
+                | ErrorCode::InvalidFetchSessionEpoch
+                | ErrorCode::ListenerNotFound
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::OffsetNotAvailable
+                | ErrorCode::PreferredLeaderNotAvailable
+                | ErrorCode::EligibleLeadersNotAvailable
+                | ErrorCode::ElectionNotNeeded
+                | ErrorCode::UnstableOffsetCommit
+                | ErrorCode::ThrottlingQuotaExceeded
+                | ErrorCode::ConcurrentTransactions
+        )
+    }
+
     /// The numeric code sent on the wire.
     pub fn code(self) -> i16 {
         self as i16

@@ -1,14 +1,17 @@
 //! StreamBus partition storage.
 //!
 //! Each partition is a segmented log of Kafka RecordBatch v2 frames stored exactly as
-//! producers sent them (ARCHITECTURE.md, decisions 2, 3 and 7). This crate owns batch
-//! validation ([`batch`]), segments and their sparse indexes, recovery after a crash
-//! ([`PartitionLog::open`]), retention, key compaction, the flush policy ([`FlushPolicy`])
-//! and the set of logs in a data directory ([`LogManager`]). It does no networking.
+//! producers sent them (ARCHITECTURE.md, decisions 2, 3 and 7). This crate owns segments
+//! and their sparse indexes, recovery after a crash ([`PartitionLog::open`]), retention, key
+//! compaction, the flush policy ([`FlushPolicy`]) and the set of logs in a data directory
+//! ([`LogManager`]). The batch format itself (validation, the record codec, compression) is
+//! `streambus-records`, re-exported here as [`batch`], [`records`] and [`compression`]. It
+//! does no networking.
 
-pub mod batch;
+// The batch format lives in its own crate, shared with the client; these paths stay.
+pub use streambus_records::{batch, compression, records};
+
 mod checkpoint;
-pub mod compression;
 mod config;
 mod error;
 mod fsync_stats;
@@ -16,7 +19,6 @@ mod index;
 mod log;
 mod manager;
 mod producer_state;
-pub mod records;
 mod scan;
 mod segment;
 

@@ -6,7 +6,8 @@
 //! table (`"retention.ms" = "604800000"`).
 //!
 //! Logging is assembled apart ([`LogConfig`]), because the log must be set up before
-//! anything else runs and reports into it.
+//! anything else runs and reports into it. Trace export (`otlp_endpoint`) is part of it: the
+//! spans are the log's, sent to an OpenTelemetry collector as well.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -49,6 +50,10 @@ pub struct ServeArgs {
     /// per-module filter (`info,streambus_broker=debug`) that replaces it
     #[arg(long, value_enum)]
     pub log_level: Option<LogLevel>,
+    /// Export request spans as OpenTelemetry traces over OTLP/HTTP to this collector
+    /// (`http://HOST:PORT`; spans are posted to its /v1/traces) [default: off]
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How log lines are written.
@@ -104,11 +109,15 @@ pub struct LogConfig {
     pub level: LogLevel,
     /// `STREAMBUS_LOG`, a full `EnvFilter` (`info,streambus_broker=debug`), when it is set.
     pub filter: Option<String>,
+    /// The OpenTelemetry collector spans are exported to (`http://HOST:PORT`, without a
+    /// trailing slash), if any.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl LogConfig {
     /// `--log-format` over `log_format` in the file over `STREAMBUS_LOG_FORMAT`; the same
-    /// for the level; and `STREAMBUS_LOG`, a full filter, over any level.
+    /// for the level and the OTLP endpoint; and `STREAMBUS_LOG`, a full filter, over any
+    /// level.
     pub fn assemble(args: &ServeArgs) -> Result<LogConfig> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
@@ -128,6 +137,7 @@ impl LogConfig {
             format,
             level,
             filter: env("LOG"),
+            otlp_endpoint: otlp_endpoint(args, &file)?,
         })
     }
 
@@ -164,6 +174,7 @@ pub struct FileConfig {
     enable_profiling: Option<bool>,
     log_format: Option<LogFormat>,
     log_level: Option<LogLevel>,
+    otlp_endpoint: Option<String>,
     /// Topic config defaults, by Kafka name.
     #[serde(default)]
     log: BTreeMap<String, toml::Value>,
@@ -222,6 +233,35 @@ fn env_value_enum<T: clap::ValueEnum>(name: &str) -> Result<Option<T>> {
         .transpose()
 }
 
+/// `--otlp-endpoint` over `otlp_endpoint` in the file over `STREAMBUS_OTLP_ENDPOINT`,
+/// checked and without its trailing slash. Only plain `http://` is accepted: the exporter is
+/// built without TLS, so an `https://` endpoint is refused here rather than failing every
+/// export in silence later.
+fn otlp_endpoint(args: &ServeArgs, file: &FileConfig) -> Result<Option<String>> {
+    let (endpoint, source) = match (&args.otlp_endpoint, &file.otlp_endpoint) {
+        (Some(flag), _) => (flag.clone(), "--otlp-endpoint"),
+        (None, Some(key)) => (key.clone(), "otlp_endpoint"),
+        (None, None) => match env("OTLP_ENDPOINT") {
+            Some(value) => (value, "STREAMBUS_OTLP_ENDPOINT"),
+            None => return Ok(None),
+        },
+    };
+    let trimmed = endpoint.trim_end_matches('/');
+    let authority = trimmed
+        .strip_prefix("http://")
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    match authority {
+        Some(authority) if !authority.is_empty() && !trimmed.contains(char::is_whitespace) => {
+            Ok(Some(trimmed.to_string()))
+        }
+        _ if endpoint.starts_with("https://") => bail!(
+            "{source}={endpoint:?}: https is not supported for OTLP (no TLS in this build); \
+             use http://HOST:PORT, such as a local collector"
+        ),
+        _ => bail!("{source}={endpoint:?}: expected http://HOST:PORT"),
+    }
+}
+
 /// Reads and parses a settings file.
 pub fn read_file(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
@@ -236,6 +276,7 @@ impl ServeConfig {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let trace_context = otlp_endpoint(&args, &file)?.is_some();
         let kafka_addr = args
             .kafka_addr
             .or(file.kafka_addr)
@@ -263,6 +304,7 @@ impl ServeConfig {
             .or(file.node_id)
             .or(env_parsed("NODE_ID")?)
             .unwrap_or(1);
+        broker.trace_context = trace_context;
         broker.auto_create_topics = args.auto_create_topics
             || file
                 .auto_create_topics
@@ -379,7 +421,9 @@ mod tests {
         let log = LogConfig::assemble(&args).unwrap();
         assert_eq!(log.format, LogFormat::Text);
         assert_eq!(log.level, LogLevel::Info);
+        assert_eq!(log.otlp_endpoint, None);
         let config = ServeConfig::assemble(args).unwrap();
+        assert!(!config.broker.trace_context);
         assert_eq!(config.kafka_addr, "127.0.0.1:9092".parse().unwrap());
         assert_eq!(config.broker.node_id, 1);
         assert_eq!(config.broker.log.retention_ms, 604_800_000);
@@ -496,6 +540,52 @@ mod tests {
             error.contains("log_format") && error.contains("yaml"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_otlp_endpoint_comes_from_the_flag_then_the_file_and_turns_on_trace_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "otlp_endpoint = \"http://127.0.0.1:4318/\"\n").unwrap();
+        let from_file = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let log = LogConfig::assemble(&from_file).unwrap();
+        assert_eq!(log.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        assert!(
+            ServeConfig::assemble(from_file)
+                .unwrap()
+                .broker
+                .trace_context
+        );
+        let from_flag = LogConfig::assemble(&ServeArgs {
+            config: Some(path.clone()),
+            otlp_endpoint: Some("http://collector:4318/otlp".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_flag.otlp_endpoint.as_deref(),
+            Some("http://collector:4318/otlp")
+        );
+        for (endpoint, named) in [
+            ("https://collector:4318", "https is not supported"),
+            ("127.0.0.1:4318", "expected http://HOST:PORT"),
+            ("http://", "expected http://HOST:PORT"),
+            ("http:// x", "expected http://HOST:PORT"),
+        ] {
+            let error = LogConfig::assemble(&ServeArgs {
+                otlp_endpoint: Some(endpoint.into()),
+                ..ServeArgs::default()
+            })
+            .unwrap_err();
+            let error = format!("{error:#}");
+            assert!(
+                error.contains(named) && error.contains("--otlp-endpoint"),
+                "{endpoint}: {error}"
+            );
+        }
     }
 
     #[test]

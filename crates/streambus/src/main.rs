@@ -29,11 +29,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let format = match start_logging(&args) {
-                Ok(format) => format,
+            let (format, traces) = match start_logging(&args) {
+                Ok(started) => started,
                 Err(e) => return fail(LogFormat::Text, &e),
             };
-            match serve::run(args) {
+            // `run` returns once the server has stopped and its runtime is gone: then the
+            // spans of the last requests are exported, before the process exits.
+            let served = serve::run(args);
+            if let Err(e) = traces.shutdown() {
+                tracing::warn!(error = %format_args!("{e:#}"), "traces were lost");
+            }
+            match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format, &e),
             }
@@ -41,11 +47,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Sets up the log from the flags, the file and the environment; the format it writes.
-fn start_logging(args: &config::ServeArgs) -> anyhow::Result<LogFormat> {
+/// Sets up the log (and trace export) from the flags, the file and the environment,
+/// before any async runtime exists: the format it writes, and the trace exporter to shut
+/// down once the server has stopped.
+fn start_logging(args: &config::ServeArgs) -> anyhow::Result<(LogFormat, logging::Tracing)> {
     let log = config::LogConfig::assemble(args)?;
-    logging::init(&log)?;
-    Ok(log.format)
+    let traces = logging::init(&log)?;
+    Ok((log.format, traces))
 }
 
 /// Reports why the command failed: on stderr as a plain line, or as a JSON log line when

@@ -201,6 +201,11 @@ fn json_logs_are_one_object_per_line_with_the_request_context() -> Result<()> {
         "{served}"
     );
     ensure!(span["connection"].is_u64(), "{served}");
+    // Without trace export the OpenTelemetry fields of the span stay out of the log.
+    ensure!(
+        span.get("otel.name").is_none() && span.get("messaging.system").is_none(),
+        "{served}"
+    );
     ensure!(
         served["spans"]
             .as_array()

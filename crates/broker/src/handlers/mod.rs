@@ -33,6 +33,7 @@ pub(crate) mod offset_delete;
 pub(crate) mod offset_fetch;
 pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
+pub(crate) mod produce_trace;
 pub(crate) mod sync_group;
 
 /// The keys that appear more than once: requests that name a resource twice are refused

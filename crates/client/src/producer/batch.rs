@@ -1,0 +1,192 @@
+//! The records of one partition on their way to the broker: batches being filled, batches
+//! waiting to be sent or re-sent, and the sequence numbers that make retries safe.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+use streambus_records::batch::Compression;
+use streambus_records::records::{BatchBuilder, RecordHeader};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
+use crate::backoff::{Backoff, BackoffConfig};
+use crate::error::{Error, Result};
+use crate::producer::record::{ProducerRecord, RecordMetadata};
+
+/// A record accepted by `enqueue`, with the caller waiting for its outcome.
+pub struct PendingRecord {
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+    pub delivery: oneshot::Sender<Result<RecordMetadata>>,
+    /// Its share of `buffer_memory`, returned when the record is settled.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PendingRecord {
+    pub fn new(
+        record: ProducerRecord,
+        timestamp: i64,
+        delivery: oneshot::Sender<Result<RecordMetadata>>,
+        permit: OwnedSemaphorePermit,
+    ) -> PendingRecord {
+        PendingRecord {
+            timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            delivery,
+            _permit: permit,
+        }
+    }
+}
+
+/// Records sent to the broker together as one RecordBatch.
+pub struct Batch {
+    pub records: Vec<PendingRecord>,
+    pub bytes: usize,
+    pub created: Instant,
+    /// When its first record's delivery timeout runs out.
+    pub deadline: Instant,
+    /// Assigned when the batch is first sent (idempotent producers), kept for re-sends.
+    pub base_sequence: Option<i32>,
+    /// The encoded batch, built once so that a re-send is byte-identical.
+    pub encoded: Option<Bytes>,
+    /// Times it has been sent.
+    pub attempts: u32,
+}
+
+impl Batch {
+    pub fn new(now: Instant, deadline: Instant) -> Batch {
+        Batch {
+            records: Vec::new(),
+            bytes: 0,
+            created: now,
+            deadline,
+            base_sequence: None,
+            encoded: None,
+            attempts: 0,
+        }
+    }
+
+    /// Encodes the records; `producer` is (id, epoch, base sequence) when idempotent.
+    pub fn encode(
+        &mut self,
+        compression: Compression,
+        producer: Option<(i64, i16, i32)>,
+    ) -> Result<Bytes> {
+        if let Some(encoded) = &self.encoded {
+            return Ok(encoded.clone());
+        }
+        let mut builder = BatchBuilder::new().compression(compression);
+        if let Some((id, epoch, sequence)) = producer {
+            builder = builder.producer(id, epoch, sequence);
+        }
+        for record in &self.records {
+            let headers = record
+                .headers
+                .iter()
+                .map(|(key, value)| RecordHeader {
+                    key: Bytes::copy_from_slice(key.as_bytes()),
+                    value: value.clone(),
+                })
+                .collect();
+            builder.push_kv(
+                record.timestamp,
+                record.key.clone(),
+                record.value.clone(),
+                headers,
+            );
+        }
+        let encoded = builder
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot encode a record batch: {e}")))?
+            .freeze();
+        self.encoded = Some(encoded.clone());
+        Ok(encoded)
+    }
+
+    /// Tells every caller where its record went: offsets from `base_offset` on (-1 for
+    /// all when the broker does not say), timestamps the broker's when it set them.
+    pub fn succeed(self, topic: &str, partition: i32, base_offset: i64, append_time: i64) {
+        for (i, record) in self.records.into_iter().enumerate() {
+            let offset = if base_offset < 0 {
+                -1
+            } else {
+                base_offset + i as i64
+            };
+            let timestamp = if append_time >= 0 {
+                append_time
+            } else {
+                record.timestamp
+            };
+            let _ = record.delivery.send(Ok(RecordMetadata {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+                timestamp,
+            }));
+        }
+    }
+
+    /// Tells every caller that its record was not written.
+    pub fn fail(self, error: impl Fn() -> Error) {
+        for record in self.records {
+            let _ = record.delivery.send(Err(error()));
+        }
+    }
+}
+
+/// The queue of one partition.
+pub struct PartitionQueue {
+    /// Oldest first; the back batch is the one being filled.
+    pub batches: VecDeque<Batch>,
+    pub in_flight: usize,
+    pub next_sequence: i32,
+    /// No send before this, after a failure.
+    pub backoff_until: Option<Instant>,
+    pub backoff: Backoff,
+}
+
+impl PartitionQueue {
+    pub fn new(backoff: BackoffConfig) -> PartitionQueue {
+        PartitionQueue {
+            batches: VecDeque::new(),
+            in_flight: 0,
+            next_sequence: 0,
+            backoff_until: None,
+            backoff: Backoff::new(backoff),
+        }
+    }
+
+    /// Whether a batch that failed is waiting to be re-sent: then batches go one at a time,
+    /// so that the re-sent ones keep their order.
+    pub fn retrying(&self) -> bool {
+        self.batches.iter().any(|b| b.attempts > 0)
+    }
+
+    /// Puts a failed batch back for a re-send, before every batch with a later sequence
+    /// (or never sent), and backs off.
+    pub fn requeue(&mut self, batch: Batch, now: Instant) {
+        let position = self
+            .batches
+            .iter()
+            .position(|queued| match (queued.base_sequence, batch.base_sequence) {
+                (Some(queued), Some(failed)) => queued > failed,
+                _ => queued.attempts == 0,
+            })
+            .unwrap_or(self.batches.len());
+        self.batches.insert(position, batch);
+        self.backoff_until = Some(now + self.backoff.next_delay());
+    }
+
+    /// The next sequence number for a batch of `records`, advancing it (wrapping at
+    /// `i32::MAX` to 0, as Kafka does).
+    pub fn take_sequence(&mut self, records: usize) -> i32 {
+        let sequence = self.next_sequence;
+        let next = i64::from(sequence) + records as i64;
+        self.next_sequence = (next % (i64::from(i32::MAX) + 1)) as i32;
+        sequence
+    }
+}
