@@ -147,6 +147,9 @@ pub struct PartitionQueue {
     /// No send before this, after a failure.
     pub backoff_until: Option<Instant>,
     pub backoff: Backoff,
+    /// Sequence ranges (base, records) of batches the broker refused for good while later
+    /// batches were already numbered: those later batches move down by these counts.
+    pub dropped: Vec<(i32, i32)>,
 }
 
 impl PartitionQueue {
@@ -157,6 +160,40 @@ impl PartitionQueue {
             next_sequence: 0,
             backoff_until: None,
             backoff: Backoff::new(backoff),
+            dropped: Vec::new(),
+        }
+    }
+
+    /// The broker refused the batch numbered from `base` for good, so it never took those
+    /// sequence numbers: the batches numbered after it are renumbered (and re-encoded) to
+    /// close the gap, now for those queued and on their return for those in flight.
+    pub fn drop_sequences(&mut self, base: i32, records: i32) {
+        self.next_sequence -= records;
+        for batch in &mut self.batches {
+            if let Some(sequence) = batch.base_sequence.filter(|s| *s > base) {
+                batch.base_sequence = Some(sequence - records);
+                batch.encoded = None;
+            }
+        }
+        if self.in_flight > 0 {
+            self.dropped.push((base, records));
+        }
+    }
+
+    /// Renumbers a batch that was in flight when earlier sequences were dropped.
+    pub fn renumber(&self, batch: &mut Batch) {
+        let Some(sequence) = batch.base_sequence else {
+            return;
+        };
+        let shift: i32 = self
+            .dropped
+            .iter()
+            .filter(|(base, _)| *base < sequence)
+            .map(|(_, records)| records)
+            .sum();
+        if shift > 0 {
+            batch.base_sequence = Some(sequence - shift);
+            batch.encoded = None;
         }
     }
 

@@ -98,10 +98,7 @@ impl Producer {
                 self.config.max_request_size
             )));
         }
-        let topic = self
-            .cluster
-            .topic(&record.topic, self.config.auto_create_topics)
-            .await?;
+        let topic = self.topic_metadata(&record.topic).await?;
         let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
         if partitions == 0 {
             return Err(Error::Invalid(format!(
@@ -140,6 +137,30 @@ impl Producer {
         };
         self.commands.send(command).map_err(|_| Error::Closed)?;
         Ok(Delivery(outcome))
+    }
+
+    /// The topic's partitions. While no broker answers, waits (with backoff, up to the
+    /// delivery timeout) as the Java client blocks for metadata; an unknown topic fails at
+    /// once.
+    async fn topic_metadata(&self, topic: &str) -> Result<crate::TopicInfo> {
+        let deadline = tokio::time::Instant::now() + self.config.delivery_timeout;
+        let mut backoff = crate::backoff::Backoff::new(self.config.client.backoff);
+        loop {
+            match self
+                .cluster
+                .topic(topic, self.config.auto_create_topics)
+                .await
+            {
+                Err(e)
+                    if e.is_retriable()
+                        && e.code().is_none()
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    backoff.wait().await;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// Waits until every record enqueued so far is acknowledged or has failed.

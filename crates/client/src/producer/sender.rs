@@ -72,6 +72,9 @@ pub struct Sender {
     flushes: Vec<oneshot::Sender<()>>,
     /// Set while a flush (or the final drain) is waiting: linger is ignored.
     flushing: bool,
+    /// A numbered batch was given up without knowing whether the broker has it: take a
+    /// new producer id (and number from 0) before sending more.
+    new_producer_id: bool,
 }
 
 impl Sender {
@@ -93,6 +96,7 @@ impl Sender {
             in_flight: FuturesUnordered::new(),
             flushes: Vec::new(),
             flushing: false,
+            new_producer_id: false,
         }
     }
 
@@ -198,6 +202,9 @@ impl Sender {
 
     /// Sends every batch that is ready, one request per leader.
     async fn send_ready(&mut self) {
+        if self.new_producer_id && !self.renew_producer_id().await {
+            return;
+        }
         loop {
             let now = Instant::now();
             let ready: Vec<TopicPartition> = self
@@ -222,6 +229,42 @@ impl Sender {
             }
             for (leader, batches) in by_leader {
                 self.send(leader, batches).await;
+            }
+        }
+    }
+
+    /// Takes a new producer id once nothing numbered with the old one is in flight, and
+    /// renumbers every queued batch from 0. False while that cannot happen yet.
+    async fn renew_producer_id(&mut self) -> bool {
+        if self.producer_id.is_none() {
+            self.new_producer_id = false;
+            return true;
+        }
+        if self.queues.values().any(|q| q.in_flight > 0) {
+            return false;
+        }
+        match super::init_producer_id(&self.cluster).await {
+            Ok(id) => {
+                tracing::info!(
+                    producer_id = id.id,
+                    "renumbering batches under a new producer id"
+                );
+                self.producer_id = Some(id);
+                for queue in self.queues.values_mut() {
+                    queue.next_sequence = 0;
+                    queue.dropped.clear();
+                    for batch in &mut queue.batches {
+                        batch.base_sequence = None;
+                        batch.encoded = None;
+                    }
+                }
+                self.new_producer_id = false;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot take a new producer id yet");
+                tokio::time::sleep(self.config.client.backoff.max).await;
+                false
             }
         }
     }
@@ -342,8 +385,15 @@ impl Sender {
                     if stale_metadata {
                         self.cluster.invalidate(&tp.0);
                     }
-                    self.retry_or_fail(tp, batch, reason, retriable, now);
+                    // Refused by the broker (not lost on the way): its sequences are free.
+                    let refused = !retriable && response.is_ok();
+                    self.retry_or_fail(tp, batch, reason, retriable, refused, now);
                 }
+            }
+        }
+        for queue in self.queues.values_mut() {
+            if queue.in_flight == 0 {
+                queue.dropped.clear();
             }
         }
     }
@@ -370,7 +420,10 @@ impl Sender {
                 // Behind a batch being re-sent, later batches are out of sequence: they go
                 // again after it.
                 let out_of_order_behind_retry = code == ErrorCode::OutOfOrderSequenceNumber
-                    && self.queues.get(tp).is_some_and(PartitionQueue::retrying);
+                    && self
+                        .queues
+                        .get(tp)
+                        .is_some_and(|q| q.retrying() || !q.dropped.is_empty());
                 let retriable = error.is_retriable() || out_of_order_behind_retry;
                 Err((error.to_string(), retriable, error.invalidates_metadata()))
             }
@@ -380,17 +433,29 @@ impl Sender {
     fn retry_or_fail(
         &mut self,
         tp: TopicPartition,
-        batch: Batch,
+        mut batch: Batch,
         reason: String,
         retriable: bool,
+        refused: bool,
         now: Instant,
     ) {
         let timed_out = now >= batch.deadline;
-        if retriable && !timed_out {
-            tracing::debug!(topic = %tp.0, partition = tp.1, %reason, "retrying a batch");
-            if let Some(queue) = self.queues.get_mut(&tp) {
+        if let Some(queue) = self.queues.get_mut(&tp) {
+            if retriable && !timed_out {
+                tracing::debug!(topic = %tp.0, partition = tp.1, %reason, "retrying a batch");
+                queue.renumber(&mut batch);
                 queue.requeue(batch, now);
                 return;
+            }
+            if let Some(base) = batch.base_sequence {
+                if refused {
+                    let records = i32::try_from(batch.records.len()).unwrap_or(i32::MAX);
+                    queue.drop_sequences(base, records);
+                } else {
+                    // The broker may or may not have it: only a new producer id makes the
+                    // following sequences unambiguous.
+                    self.new_producer_id = true;
+                }
             }
         }
         let timeout = self.config.delivery_timeout;
@@ -419,6 +484,9 @@ impl Sender {
         for ((topic, partition), queue) in &mut self.queues {
             while queue.batches.front().is_some_and(|b| now >= b.deadline) {
                 if let Some(batch) = queue.batches.pop_front() {
+                    if batch.base_sequence.is_some() {
+                        self.new_producer_id = true;
+                    }
                     batch.fail(|| Error::DeliveryTimeout {
                         topic: topic.clone(),
                         partition: *partition,
