@@ -10,11 +10,13 @@
 //! It depends on `streambus-protocol` for the wire codec and on `streambus-records` for the
 //! record batch format, nothing of the broker.
 
+pub mod admin;
 pub mod backoff;
 mod call;
 mod cluster;
 mod config;
 mod connection;
+pub mod consumer;
 mod error;
 pub mod offsets;
 pub mod producer;

@@ -1,7 +1,10 @@
-//! `streambus`: the StreamBus binary. `streambus serve` runs the broker; the command-line
-//! tools come with the client issue. This file only parses the command line and wires the
+//! `streambus`: the StreamBus binary. `streambus serve` runs the broker; `topic`, `produce`,
+//! `consume`, `group` and `cluster` are the command-line tools (`cli`), and `bench` the
+//! whole-system benchmarks (`bench`). This file only parses the command line and wires the
 //! crates together; each crate owns its own configuration and behaviour.
 
+mod bench;
+mod cli;
 mod config;
 mod logging;
 mod serve;
@@ -23,6 +26,11 @@ struct Cli {
 enum Command {
     /// Run the broker (single node by default: data in ./data, Kafka on 127.0.0.1:9092)
     Serve(config::ServeArgs),
+    /// The command-line tools: topic, produce, consume, group, cluster
+    #[command(flatten)]
+    Tool(cli::Tool),
+    /// Benchmark a running broker: produce, consume, or end-to-end latency
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +52,8 @@ fn main() -> ExitCode {
                 Err(e) => fail(format, &e),
             }
         }
+        Command::Tool(tool) => cli::run(tool),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

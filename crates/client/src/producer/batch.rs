@@ -227,3 +227,74 @@ impl PartitionQueue {
         sequence
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn numbered(queue: &mut PartitionQueue, records: usize, now: Instant) -> Batch {
+        let mut batch = Batch::new(now, now + Duration::from_secs(60));
+        for _ in 0..records {
+            let (delivery, _) = oneshot::channel();
+            let permit = std::sync::Arc::new(tokio::sync::Semaphore::new(1))
+                .try_acquire_owned()
+                .unwrap();
+            let record = ProducerRecord::new("t").value("v");
+            batch.records.push(PendingRecord::new(record, 0, delivery, permit));
+        }
+        batch.base_sequence = Some(queue.take_sequence(records));
+        batch.encoded = Some(Bytes::from_static(b"encoded"));
+        batch.attempts = 1;
+        batch
+    }
+
+    fn sequences(queue: &PartitionQueue) -> Vec<Option<i32>> {
+        queue.batches.iter().map(|b| b.base_sequence).collect()
+    }
+
+    #[test]
+    fn sequences_advance_by_record_count_and_wrap_at_the_maximum() {
+        let mut queue = PartitionQueue::new(BackoffConfig::default());
+        assert_eq!(queue.take_sequence(3), 0);
+        assert_eq!(queue.take_sequence(2), 3);
+        assert_eq!(queue.next_sequence, 5);
+        queue.next_sequence = i32::MAX - 1;
+        assert_eq!(queue.take_sequence(5), i32::MAX - 1);
+        assert_eq!(queue.next_sequence, 3, "wraps to 0 as Kafka does");
+    }
+
+    #[test]
+    fn a_failed_batch_goes_back_before_later_ones_in_sequence_order() {
+        let now = Instant::now();
+        let mut queue = PartitionQueue::new(BackoffConfig::default());
+        let first = numbered(&mut queue, 2, now);
+        let second = numbered(&mut queue, 2, now);
+        queue.batches.push_back(Batch::new(now, now)); // never sent
+        queue.requeue(second, now);
+        queue.requeue(first, now);
+        assert_eq!(sequences(&queue), [Some(0), Some(2), None]);
+        assert!(queue.retrying());
+        assert!(queue.backoff_until.is_some_and(|t| t > now));
+    }
+
+    #[test]
+    fn a_refused_batch_frees_its_sequences_for_the_batches_after_it() {
+        let now = Instant::now();
+        let mut queue = PartitionQueue::new(BackoffConfig::default());
+        let refused = numbered(&mut queue, 3, now);
+        let mut in_flight = numbered(&mut queue, 2, now);
+        let queued = numbered(&mut queue, 4, now);
+        queue.batches.push_back(queued);
+        queue.in_flight = 1;
+        queue.drop_sequences(refused.base_sequence.unwrap(), 3);
+        assert_eq!(sequences(&queue), [Some(2)], "5 moves down to 2");
+        assert!(queue.batches[0].encoded.is_none(), "re-encoded with its new number");
+        assert_eq!(queue.next_sequence, 6);
+        // The batch that was in flight comes back refused as out of order: renumbered.
+        queue.renumber(&mut in_flight);
+        assert_eq!(in_flight.base_sequence, Some(0));
+        assert!(in_flight.encoded.is_none());
+    }
+}
