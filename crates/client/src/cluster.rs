@@ -76,6 +76,15 @@ struct State {
     breakers: HashMap<String, Breaker>,
 }
 
+impl State {
+    /// The breaker of the broker at `addr`, closed when first asked for.
+    fn breaker(&mut self, addr: &str, config: crate::backoff::BreakerConfig) -> &mut Breaker {
+        self.breakers
+            .entry(addr.to_owned())
+            .or_insert_with(|| Breaker::new(config))
+    }
+}
+
 impl Cluster {
     /// Connects to the first bootstrap address that answers and learns the brokers.
     pub async fn connect(config: ClientConfig) -> Result<Arc<Cluster>> {
@@ -351,13 +360,9 @@ impl Cluster {
 
     /// Asks the broker's breaker whether a connection attempt may go now.
     fn allow(&self, addr: &str) -> Result<()> {
-        let breaker_config = self.config.breaker;
         let mut state = self.lock();
-        let breaker = state
-            .breakers
-            .entry(addr.to_owned())
-            .or_insert_with(|| Breaker::new(breaker_config));
-        breaker
+        state
+            .breaker(addr, self.config.breaker)
             .allow(Instant::now())
             .map_err(|refused| Error::CircuitOpen {
                 addr: addr.to_owned(),
@@ -376,12 +381,8 @@ impl Cluster {
                 | Error::Disconnected { .. }
                 | Error::Timeout { .. })
         );
-        let breaker_config = self.config.breaker;
         let mut state = self.lock();
-        let breaker = state
-            .breakers
-            .entry(addr.to_owned())
-            .or_insert_with(|| Breaker::new(breaker_config));
+        let breaker = state.breaker(addr, self.config.breaker);
         if failed {
             breaker.record_failure(Instant::now());
             state.connections.remove(addr);

@@ -15,26 +15,9 @@ use streambus_client::admin::{
 };
 use streambus_client::{ClientConfig, Error, ErrorCode};
 use streambus_testkit::TestBroker;
+use support::{block_on, group_broker as broker};
 
-/// Runs `future` on a fresh runtime, so that brokers are created and dropped outside it.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async { tokio::time::timeout(Duration::from_secs(60), future).await })
-        .expect("the test finished within a minute")
-}
-
-/// A broker whose groups form at once.
-fn broker() -> TestBroker {
-    TestBroker::start_with(|c| {
-        c.group.initial_rebalance_delay_ms = 0;
-        c.group.min_session_timeout_ms = 1000;
-        c.offsets_topic_num_partitions = 1;
-    })
-}
+mod support;
 
 async fn admin(broker: &TestBroker) -> Admin {
     let mut config = ClientConfig::new(&broker.bootstrap());

@@ -6,40 +6,16 @@ use std::time::Duration;
 
 use streambus_client::backoff::BreakerConfig;
 use streambus_client::{ClientConfig, Cluster, Error, ErrorCode};
-use streambus_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use streambus_protocol::messages::metadata_request::MetadataRequest;
 use streambus_testkit::TestBroker;
+use support::{block_on, create_topic};
 
-/// Runs `future` on a fresh runtime, so that brokers are created and dropped outside it.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async { tokio::time::timeout(Duration::from_secs(60), future).await })
-        .expect("the test finished within a minute")
-}
+mod support;
 
 fn config(broker: &TestBroker) -> ClientConfig {
     let mut config = ClientConfig::new(&broker.bootstrap());
     config.request_timeout = Duration::from_secs(10);
     config
-}
-
-async fn create_topic(cluster: &Cluster, name: &str, partitions: i32) {
-    let request = CreateTopicsRequest {
-        topics: vec![CreatableTopic {
-            name: name.into(),
-            num_partitions: partitions,
-            replication_factor: 1,
-            ..Default::default()
-        }],
-        timeout_ms: 10_000,
-        ..Default::default()
-    };
-    let response = cluster.call_controller(request).await.unwrap();
-    assert_eq!(response.topics[0].error_code, 0);
 }
 
 #[test]
@@ -54,7 +30,7 @@ async fn learns_brokers_and_topic_leaders(broker: &TestBroker) {
     assert_eq!(brokers.len(), 1);
     assert_eq!(brokers[0].addr, broker.bootstrap());
 
-    create_topic(&cluster, "orders", 3).await;
+    create_topic(broker, "orders", 3).await;
     let topic = cluster.topic("orders", false).await.unwrap();
     assert_eq!(topic.partitions.len(), 3);
     assert_eq!(
@@ -85,7 +61,7 @@ fn many_requests_in_flight_on_one_connection_each_get_their_own_response() {
 async fn pipelined_requests(broker: &TestBroker) {
     let cluster = Cluster::connect(config(broker)).await.unwrap();
     for name in ["a", "bb", "ccc"] {
-        create_topic(&cluster, name, 1).await;
+        create_topic(broker, name, 1).await;
     }
     let connection = cluster.connection(&broker.bootstrap()).await.unwrap();
     let calls = (0..60).map(|i| {

@@ -11,5 +11,4 @@
 mod groups;
 #[path = "consumer/reading.rs"]
 mod reading;
-#[path = "consumer/support.rs"]
 mod support;

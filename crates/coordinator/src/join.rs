@@ -209,10 +209,12 @@ impl Group {
     }
 
     /// KIP-345: a static member rejoined without a member id. It takes a new id and keeps
-    /// its place (and assignment); the old id is fenced. In a stable group, when the member's
-    /// protocols and metadata are unchanged (so the selected protocol is too), there is no
-    /// rebalance. Kafka only compares the selected protocol; comparing the metadata as well
-    /// also rebalances when a restarted follower changed its subscription.
+    /// its place (and assignment); the old id is fenced. In a stable group, when the member
+    /// subscribes as before (so the selected protocol stays too), there is no rebalance.
+    /// Kafka only compares the selected protocol; comparing the subscriptions as well also
+    /// rebalances when a restarted follower changed its topics. Subscriptions are compared
+    /// by their topics, not their bytes: a restarted consumer's metadata differs in the
+    /// owned partitions and generation it carries (v1+), which must not force a rebalance.
     fn replace_static_member(
         &mut self,
         index: usize,
@@ -236,7 +238,7 @@ impl Group {
         }
         let request_id = join.request_id;
         let member = &mut self.members[index];
-        let unchanged = member.protocols == join.protocols;
+        let unchanged = same_subscriptions(&member.protocols, &join.protocols);
         member.rejoin(join);
         self.refresh_session(index, now_ms);
         match self.state {
@@ -259,4 +261,24 @@ impl Group {
             }
         }
     }
+}
+
+/// Whether two members' protocol lists name the same protocols in the same order and, for
+/// each, subscribe to the same topics (the metadata bytes themselves where they are not a
+/// consumer protocol subscription).
+fn same_subscriptions(old: &[(String, Vec<u8>)], new: &[(String, Vec<u8>)]) -> bool {
+    let topics = |metadata: &[u8]| {
+        crate::subscription::subscribed_topics(metadata).map(|mut topics| {
+            topics.sort_unstable();
+            topics
+        })
+    };
+    old.len() == new.len()
+        && old.iter().zip(new).all(|((old_name, old_meta), (new_name, new_meta))| {
+            old_name == new_name
+                && match (topics(old_meta), topics(new_meta)) {
+                    (Some(old_topics), Some(new_topics)) => old_topics == new_topics,
+                    _ => old_meta == new_meta,
+                }
+        })
 }

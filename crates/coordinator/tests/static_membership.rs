@@ -105,6 +105,27 @@ fn static_member_restart_with_new_metadata_rebalances() {
 }
 
 #[test]
+fn static_member_restart_with_other_owned_partitions_but_the_same_topics_does_not_rebalance() {
+    let mut group = stable_pair(true);
+    let mut restart = static_join(20, "", "a", INSTANCE);
+    // A v2 subscription of the same topic with owned partitions and a generation: what a
+    // cooperative or Java consumer sends, and what changes across its restarts.
+    let mut metadata = subscription(&["t"]); // topics and a null user_data
+    metadata[1] = 2; // version 2
+    metadata.extend_from_slice(&1i32.to_be_bytes()); // owned_partitions: one topic
+    metadata.extend_from_slice(&1i16.to_be_bytes());
+    metadata.push(b't');
+    metadata.extend_from_slice(&1i32.to_be_bytes());
+    metadata.extend_from_slice(&0i32.to_be_bytes());
+    metadata.extend_from_slice(&7i32.to_be_bytes()); // generation_id
+    restart.protocols = vec![("range".to_string(), metadata)];
+    let effects = group.handle(Event::Join(restart), 7000);
+    assert_eq!(effects.len(), 2, "persisted and answered at once: {effects:?}");
+    assert_eq!(group.state(), GroupState::Stable);
+    assert_eq!(group.generation(), 1);
+}
+
+#[test]
 fn restart_during_a_rebalance_fences_the_parked_join() {
     let mut group = stable_pair(true);
     assert_eq!(

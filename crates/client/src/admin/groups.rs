@@ -25,8 +25,8 @@ use streambus_protocol::messages::offset_fetch_request::{
 };
 
 use super::Admin;
-use crate::consumer::consumer_protocol::{Assignment, Subscription};
 use super::topics::missing;
+use crate::consumer::consumer_protocol::{Assignment, Subscription};
 use crate::error::{Error, Result};
 use crate::offsets::{ListedOffset, OffsetSpec, TopicPartition, list_offsets};
 

@@ -242,7 +242,9 @@ mod tests {
                 .try_acquire_owned()
                 .unwrap();
             let record = ProducerRecord::new("t").value("v");
-            batch.records.push(PendingRecord::new(record, 0, delivery, permit));
+            batch
+                .records
+                .push(PendingRecord::new(record, 0, delivery, permit));
         }
         batch.base_sequence = Some(queue.take_sequence(records));
         batch.encoded = Some(Bytes::from_static(b"encoded"));
@@ -290,7 +292,10 @@ mod tests {
         queue.in_flight = 1;
         queue.drop_sequences(refused.base_sequence.unwrap(), 3);
         assert_eq!(sequences(&queue), [Some(2)], "5 moves down to 2");
-        assert!(queue.batches[0].encoded.is_none(), "re-encoded with its new number");
+        assert!(
+            queue.batches[0].encoded.is_none(),
+            "re-encoded with its new number"
+        );
         assert_eq!(queue.next_sequence, 6);
         // The batch that was in flight comes back refused as out of order: renumbered.
         queue.renumber(&mut in_flight);

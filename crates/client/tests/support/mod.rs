@@ -1,5 +1,6 @@
-//! Helpers: a runtime per test, brokers with fast groups, topics, a librdkafka producer,
+//! Helpers shared by the client's test binaries: a runtime per test, brokers with fast groups, topics, a librdkafka producer,
 //! consumer settings for tests, and polling under a deadline.
+#![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeMap;
 use std::future::Future;
