@@ -331,7 +331,10 @@ fn a_broker_restart_mid_stream_loses_and_duplicates_nothing() {
     };
     // Stop the broker while records are in flight, keep it down briefly, bring it back.
     std::thread::sleep(Duration::from_millis(120));
-    assert!(!sending.is_finished(), "records are still being sent when the broker stops");
+    assert!(
+        !sending.is_finished(),
+        "records are still being sent when the broker stops"
+    );
     broker.shutdown();
     std::thread::sleep(Duration::from_millis(400));
     broker.restart();

@@ -135,6 +135,26 @@ impl Cluster {
             })
     }
 
+    /// The partition count of `topic` from fresh cached metadata, without copying it: the
+    /// producer's per-record fast path.
+    pub fn cached_partition_count(&self, topic: &str) -> Option<i32> {
+        let state = self.lock();
+        let (info, fetched) = state.topics.get(topic)?;
+        (fetched.elapsed() < self.config.metadata_max_age)
+            .then(|| i32::try_from(info.partitions.len()).unwrap_or(i32::MAX))
+    }
+
+    /// The leader of `topic`-`partition` from fresh cached metadata, if one is known.
+    pub fn cached_leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let state = self.lock();
+        let (info, fetched) = state.topics.get(topic)?;
+        let leader = info
+            .partitions
+            .get(usize::try_from(partition).ok()?)?
+            .leader;
+        (fetched.elapsed() < self.config.metadata_max_age && leader >= 0).then_some(leader)
+    }
+
     /// Forgets the cached metadata of `topic`, so that the next use fetches it again.
     pub fn invalidate(&self, topic: &str) {
         self.lock().topics.remove(topic);

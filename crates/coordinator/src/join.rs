@@ -274,11 +274,14 @@ fn same_subscriptions(old: &[(String, Vec<u8>)], new: &[(String, Vec<u8>)]) -> b
         })
     };
     old.len() == new.len()
-        && old.iter().zip(new).all(|((old_name, old_meta), (new_name, new_meta))| {
-            old_name == new_name
-                && match (topics(old_meta), topics(new_meta)) {
-                    (Some(old_topics), Some(new_topics)) => old_topics == new_topics,
-                    _ => old_meta == new_meta,
-                }
-        })
+        && old
+            .iter()
+            .zip(new)
+            .all(|((old_name, old_meta), (new_name, new_meta))| {
+                old_name == new_name
+                    && match (topics(old_meta), topics(new_meta)) {
+                        (Some(old_topics), Some(new_topics)) => old_topics == new_topics,
+                        _ => old_meta == new_meta,
+                    }
+            })
 }

@@ -120,7 +120,11 @@ fn static_member_restart_with_other_owned_partitions_but_the_same_topics_does_no
     metadata.extend_from_slice(&7i32.to_be_bytes()); // generation_id
     restart.protocols = vec![("range".to_string(), metadata)];
     let effects = group.handle(Event::Join(restart), 7000);
-    assert_eq!(effects.len(), 2, "persisted and answered at once: {effects:?}");
+    assert_eq!(
+        effects.len(),
+        2,
+        "persisted and answered at once: {effects:?}"
+    );
     assert_eq!(group.state(), GroupState::Stable);
     assert_eq!(group.generation(), 1);
 }

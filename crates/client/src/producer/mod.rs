@@ -90,7 +90,7 @@ impl Producer {
     /// Hands `record` to the producer and returns its [`Delivery`] without waiting for the
     /// broker; waits only for metadata (the first time a topic is used) and for room in
     /// the buffer. Records of one partition are written in the order they are enqueued.
-    pub async fn enqueue(&self, record: ProducerRecord) -> Result<Delivery> {
+    pub async fn enqueue(&self, mut record: ProducerRecord) -> Result<Delivery> {
         let size = record.estimated_size();
         if size > self.config.max_request_size {
             return Err(Error::Invalid(format!(
@@ -98,8 +98,13 @@ impl Producer {
                 self.config.max_request_size
             )));
         }
-        let topic = self.topic_metadata(&record.topic).await?;
-        let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        let partitions = match self.cluster.cached_partition_count(&record.topic) {
+            Some(count) => count,
+            None => {
+                let topic = self.topic_metadata(&record.topic).await?;
+                i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX)
+            }
+        };
         if partitions == 0 {
             return Err(Error::Invalid(format!(
                 "topic {} has no partitions",
@@ -126,7 +131,7 @@ impl Producer {
             .await
             .map_err(|_| Error::Closed)?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let topic_name = record.topic.clone();
+        let topic_name = std::mem::take(&mut record.topic);
         let (delivery, outcome) = oneshot::channel();
         let command = Command::Append {
             topic: topic_name,

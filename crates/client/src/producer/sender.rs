@@ -113,7 +113,13 @@ impl Sender {
             let wake = self.next_wake();
             tokio::select! {
                 command = commands.recv(), if open => match command {
-                    Some(command) => self.handle(command),
+                    Some(command) => {
+                        self.handle(command);
+                        // Take every command already waiting before looking at the queues.
+                        while let Ok(command) = commands.try_recv() {
+                            self.handle(command);
+                        }
+                    }
                     None => {
                         open = false;
                         self.flushing = true;
@@ -151,20 +157,28 @@ impl Sender {
         record: PendingRecord,
         size: usize,
     ) {
-        self.partition_counts.insert(topic.clone(), partitions);
         let partition = partition.unwrap_or_else(|| self.sticky.partition(&topic, partitions));
-        let now = Instant::now();
-        let deadline = now + self.config.delivery_timeout;
-        let queue = self
-            .queues
-            .entry((topic.clone(), partition))
-            .or_insert_with(|| PartitionQueue::new(self.config.client.backoff));
+        if self.partition_counts.get(&topic) != Some(&partitions) {
+            self.partition_counts.insert(topic.clone(), partitions);
+        }
+        // The key is built from the record's own topic: no copy per record once the queue
+        // exists.
+        let key = (topic, partition);
+        if !self.queues.contains_key(&key) {
+            let queue = PartitionQueue::new(self.config.client.backoff);
+            self.queues.insert(key.clone(), queue);
+        }
+        let Some(queue) = self.queues.get_mut(&key) else {
+            return;
+        };
         let batch_size = self.config.batch_size;
         let needs_new = queue
             .batches
             .back()
             .is_none_or(|b| b.attempts > 0 || b.bytes + size > batch_size && !b.records.is_empty());
         if needs_new {
+            let now = Instant::now();
+            let deadline = now + self.config.delivery_timeout;
             queue.batches.push_back(Batch::new(now, deadline));
         }
         let Some(batch) = queue.batches.back_mut() else {
@@ -173,7 +187,7 @@ impl Sender {
         batch.records.push(record);
         batch.bytes += size;
         if batch.bytes >= batch_size {
-            self.sticky.batch_completed(&topic, partition, partitions);
+            self.sticky.batch_completed(&key.0, partition, partitions);
         }
     }
 
@@ -218,7 +232,11 @@ impl Sender {
             }
             let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Batch)>> = BTreeMap::new();
             for tp in ready {
-                match self.cluster.leader(&tp.0, tp.1).await {
+                let leader = match self.cluster.cached_leader(&tp.0, tp.1) {
+                    Some(leader) => Ok(leader),
+                    None => self.cluster.leader(&tp.0, tp.1).await,
+                };
+                match leader {
                     Ok(leader) => {
                         if let Some(batch) = self.take_front(&tp) {
                             by_leader.entry(leader).or_default().push((tp, batch));

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use streambus_client::consumer::{Consumer, ConsumerConfig, Seek};
 use streambus_client::producer::{Producer, ProducerRecord};
 
@@ -100,8 +99,15 @@ async fn send_at_rate(
     total: u64,
     base: Instant,
 ) -> Result<u64> {
-    let mut pending = FuturesUnordered::new();
-    let mut acknowledged = 0u64;
+    let (pending, mut deliveries) = tokio::sync::mpsc::unbounded_channel();
+    let acker = tokio::spawn(async move {
+        let mut acknowledged = 0u64;
+        while let Some(delivery) = deliveries.recv().await {
+            let delivery: streambus_client::producer::Delivery = delivery;
+            acknowledged += u64::from(delivery.await.is_ok());
+        }
+        acknowledged
+    });
     for i in 0..total {
         let intended = base + Duration::from_secs_f64(i as f64 / rate as f64);
         tokio::time::sleep_until(tokio::time::Instant::from_std(intended)).await;
@@ -109,14 +115,10 @@ async fn send_at_rate(
         value.put_u64(intended.duration_since(base).as_nanos() as u64);
         value.extend_from_slice(&filler[8..]);
         let record = ProducerRecord::new(topic.clone()).value(value.freeze());
-        pending.push(producer.enqueue(record).await?);
-        while let Some(Some(outcome)) = futures_util::FutureExt::now_or_never(pending.next()) {
-            acknowledged += u64::from(outcome.is_ok());
-        }
+        let _ = pending.send(producer.enqueue(record).await?);
     }
-    while let Some(outcome) = pending.next().await {
-        acknowledged += u64::from(outcome.is_ok());
-    }
+    drop(pending);
+    let acknowledged = acker.await?;
     producer.close().await?;
     Ok(acknowledged)
 }

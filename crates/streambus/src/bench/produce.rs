@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use streambus_client::producer::{Producer, ProducerRecord};
 
 use super::progress::{Counters, Goal, Progress};
@@ -98,8 +97,10 @@ fn share_of(total: u64, n: u32, i: u32) -> u64 {
     total / n + u64::from(u64::from(i) < total % n)
 }
 
-/// One producer's loop: keeps up to [`WINDOW`] records unacknowledged, records each
-/// acknowledged record's latency.
+/// One producer's loop: enqueues records while at most [`WINDOW`] are unacknowledged; a
+/// second task waits for the acknowledgements in order and records each latency (records
+/// of a partition are acknowledged in order, so waiting in order measures them as they
+/// come, at the cost of one channel message per record rather than a set of futures).
 async fn produce(
     producer: Producer,
     topic: String,
@@ -108,45 +109,36 @@ async fn produce(
     deadline: Option<Instant>,
     counters: Arc<Counters>,
 ) -> Result<Latencies> {
-    let mut latencies = Latencies::new();
-    let mut pending = FuturesUnordered::new();
+    let (pending, mut acknowledgements) =
+        tokio::sync::mpsc::channel::<(Instant, streambus_client::producer::Delivery)>(WINDOW);
     let size = value.len() as u64;
+    let acker = tokio::spawn(async move {
+        let mut latencies = Latencies::new();
+        while let Some((enqueued, delivery)) = acknowledgements.recv().await {
+            match delivery.await {
+                Ok(_) => {
+                    latencies.record(enqueued.elapsed());
+                    counters.add(1, size);
+                }
+                Err(_) => counters.error(),
+            }
+        }
+        latencies
+    });
     let mut sent = 0u64;
-    let settle = |outcome: (Instant, streambus_client::Result<_>),
-                      latencies: &mut Latencies| {
-        let (enqueued, result) = outcome;
-        match result {
-            Ok(_) => {
-                latencies.record(enqueued.elapsed());
-                counters.add(1, size);
-            }
-            Err(_) => counters.error(),
-        }
-    };
     while sent < count && deadline.is_none_or(|d| Instant::now() < d) {
-        while pending.len() >= WINDOW {
-            if let Some(outcome) = pending.next().await {
-                settle(outcome, &mut latencies);
-            }
-        }
         let record = ProducerRecord::new(topic.clone()).value(value.clone());
         let enqueued = Instant::now();
         let delivery = producer.enqueue(record).await?;
-        pending.push(async move { (enqueued, delivery.await) });
+        if pending.send((enqueued, delivery)).await.is_err() {
+            break;
+        }
         sent += 1;
-        // Settle what is already done without waiting, so the window stays accurate.
-        while let Some(Some(outcome)) = futures_util::FutureExt::now_or_never(pending.next()) {
-            settle(outcome, &mut latencies);
-        }
     }
-    let drain = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(outcome) = pending.next().await {
-            settle(outcome, &mut latencies);
-        }
-    });
-    drain
+    drop(pending);
+    let latencies = tokio::time::timeout(Duration::from_secs(120), acker)
         .await
-        .map_err(|_| anyhow::anyhow!("records were still unacknowledged after 120 s"))?;
+        .map_err(|_| anyhow::anyhow!("records were still unacknowledged after 120 s"))??;
     producer.close().await?;
     Ok(latencies)
 }
