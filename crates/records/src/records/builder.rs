@@ -64,7 +64,7 @@ pub enum BuildError {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use streambus_storage::records::{decode_records, BatchBuilder};
+/// use streambus_records::records::{decode_records, BatchBuilder};
 ///
 /// let mut builder = BatchBuilder::new().base_offset(42);
 /// builder.push_kv(1_000, Some(Bytes::from("k")), Some(Bytes::from("v")), Vec::new());
