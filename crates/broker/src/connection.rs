@@ -35,6 +35,20 @@ enum Close {
     Normal,
     /// The client sent something that cannot be served; logged once.
     Refused(String),
+    /// The client went away while a response was on its way (a consumer closing with a
+    /// fetch outstanding): normal for clients, so logged at debug level only.
+    Gone(String),
+}
+
+/// How a failed socket read or write ends the connection: a peer that closed or reset it
+/// is gone; anything else is worth a warning.
+fn socket_failed(what: &str, e: &std::io::Error) -> Close {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    let reason = format!("{what} failed: {e}");
+    match e.kind() {
+        BrokenPipe | ConnectionReset | ConnectionAborted => Close::Gone(reason),
+        _ => Close::Refused(reason),
+    }
 }
 
 /// Serves one connection until the client closes it, it misbehaves, or `stop` turns true.
@@ -48,6 +62,12 @@ pub(crate) async fn run(
     let outcome = serve(&mut stream, &broker, &info, &mut stop).await;
     match outcome {
         Close::Normal => tracing::debug!(connection = info.id, "connection closed"),
+        Close::Gone(reason) => tracing::debug!(
+            connection = info.id,
+            peer = %info.peer,
+            %reason,
+            "connection closed by the client"
+        ),
         Close::Refused(reason) => tracing::warn!(
             connection = info.id,
             peer = %info.peer,
@@ -84,7 +104,7 @@ async fn serve(
                     Ok(0) if input.is_empty() => return Close::Normal,
                     Ok(0) => return Close::Refused(format!("connection closed mid-frame after {} bytes", input.len())),
                     Ok(_) => {}
-                    Err(e) => return Close::Refused(format!("read failed: {e}")),
+                    Err(e) => return socket_failed("read", &e),
                 },
                 _ = stop.wait_for(|stopping| *stopping) => return Close::Normal,
             }
@@ -158,7 +178,7 @@ async fn serve(
             return Close::Refused(format!("internal error encoding the {api:?} response"));
         }
         if let Err(e) = stream.write_all(&output).await {
-            return Close::Refused(format!("write failed: {e}"));
+            return socket_failed("write", &e);
         }
     }
 }
