@@ -97,10 +97,7 @@ fn what_the_producer_writes_librdkafka_reads_byte_exact_with_every_codec() {
             let mut offsets = Vec::new();
             for delivery in deliveries {
                 let metadata = delivery.await.unwrap();
-                assert_eq!(
-                    (metadata.topic.as_str(), metadata.partition),
-                    (topic.as_str(), 0)
-                );
+                assert_eq!((&*metadata.topic, metadata.partition), (topic.as_str(), 0));
                 offsets.push(metadata.offset);
             }
             producer.close().await.unwrap();

@@ -109,7 +109,13 @@ impl Batch {
 
     /// Tells every caller where its record went: offsets from `base_offset` on (-1 for
     /// all when the broker does not say), timestamps the broker's when it set them.
-    pub fn succeed(self, topic: &str, partition: i32, base_offset: i64, append_time: i64) {
+    pub fn succeed(
+        self,
+        topic: &std::sync::Arc<str>,
+        partition: i32,
+        base_offset: i64,
+        append_time: i64,
+    ) {
         for (i, record) in self.records.into_iter().enumerate() {
             let offset = if base_offset < 0 {
                 -1
@@ -122,7 +128,7 @@ impl Batch {
                 record.timestamp
             };
             let _ = record.delivery.send(Ok(RecordMetadata {
-                topic: topic.to_owned(),
+                topic: topic.clone(),
                 partition,
                 offset,
                 timestamp,
@@ -140,6 +146,8 @@ impl Batch {
 
 /// The queue of one partition.
 pub struct PartitionQueue {
+    /// The topic's name, handed to every acknowledged record of the partition.
+    pub topic: std::sync::Arc<str>,
     /// Oldest first; the back batch is the one being filled.
     pub batches: VecDeque<Batch>,
     pub in_flight: usize,
@@ -153,8 +161,9 @@ pub struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    pub fn new(backoff: BackoffConfig) -> PartitionQueue {
+    pub fn new(topic: &str, backoff: BackoffConfig) -> PartitionQueue {
         PartitionQueue {
+            topic: topic.into(),
             batches: VecDeque::new(),
             in_flight: 0,
             next_sequence: 0,
@@ -258,7 +267,7 @@ mod tests {
 
     #[test]
     fn sequences_advance_by_record_count_and_wrap_at_the_maximum() {
-        let mut queue = PartitionQueue::new(BackoffConfig::default());
+        let mut queue = PartitionQueue::new("t", BackoffConfig::default());
         assert_eq!(queue.take_sequence(3), 0);
         assert_eq!(queue.take_sequence(2), 3);
         assert_eq!(queue.next_sequence, 5);
@@ -270,7 +279,7 @@ mod tests {
     #[test]
     fn a_failed_batch_goes_back_before_later_ones_in_sequence_order() {
         let now = Instant::now();
-        let mut queue = PartitionQueue::new(BackoffConfig::default());
+        let mut queue = PartitionQueue::new("t", BackoffConfig::default());
         let first = numbered(&mut queue, 2, now);
         let second = numbered(&mut queue, 2, now);
         queue.batches.push_back(Batch::new(now, now)); // never sent
@@ -284,7 +293,7 @@ mod tests {
     #[test]
     fn a_refused_batch_frees_its_sequences_for_the_batches_after_it() {
         let now = Instant::now();
-        let mut queue = PartitionQueue::new(BackoffConfig::default());
+        let mut queue = PartitionQueue::new("t", BackoffConfig::default());
         let refused = numbered(&mut queue, 3, now);
         let mut in_flight = numbered(&mut queue, 2, now);
         let queued = numbered(&mut queue, 4, now);

@@ -79,8 +79,8 @@ impl ProducerRecord {
 /// Where a record was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared by the records of a partition, rather than copied for each).
+    pub topic: std::sync::Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The record's offset; -1 with `acks = 0`, where the broker does not say.

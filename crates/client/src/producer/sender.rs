@@ -165,7 +165,7 @@ impl Sender {
         // exists.
         let key = (topic, partition);
         if !self.queues.contains_key(&key) {
-            let queue = PartitionQueue::new(self.config.client.backoff);
+            let queue = PartitionQueue::new(&key.0, self.config.client.backoff);
             self.queues.insert(key.clone(), queue);
         }
         let Some(queue) = self.queues.get_mut(&key) else {
@@ -394,10 +394,15 @@ impl Sender {
             };
             match outcome {
                 Ok((base_offset, append_time)) => {
-                    if let Some(queue) = self.queues.get_mut(&tp) {
-                        queue.backoff = crate::backoff::Backoff::new(self.config.client.backoff);
-                    }
-                    batch.succeed(&tp.0, tp.1, base_offset, append_time);
+                    let topic = match self.queues.get_mut(&tp) {
+                        Some(queue) => {
+                            queue.backoff =
+                                crate::backoff::Backoff::new(self.config.client.backoff);
+                            queue.topic.clone()
+                        }
+                        None => tp.0.as_str().into(),
+                    };
+                    batch.succeed(&topic, tp.1, base_offset, append_time);
                 }
                 Err((reason, retriable, stale_metadata)) => {
                     if stale_metadata {
