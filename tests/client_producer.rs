@@ -241,9 +241,14 @@ fn errors_name_the_topic_and_partition() {
             )
             .await
             .unwrap_err();
+        assert_eq!(
+            too_big.code(),
+            Some(ErrorCode::MessageTooLarge),
+            "{too_big}"
+        );
         assert!(
-            too_big.to_string().contains("MESSAGE_TOO_LARGE"),
-            "the broker's verdict reaches the caller: {too_big}"
+            too_big.to_string().contains("produce to small-0"),
+            "{too_big}"
         );
         // The producer carries on after a refused record.
         let fine = producer
@@ -394,4 +399,57 @@ fn a_broker_restart_mid_stream_loses_and_duplicates_nothing() {
         wrong.is_empty(),
         "each record exactly once; (record, copies): {wrong:?}"
     );
+}
+
+#[test]
+fn records_that_time_out_while_the_broker_is_down_do_not_block_the_ones_after() {
+    let mut broker = TestBroker::start();
+    create_topic(&broker, "timeouts", 1, &[]);
+    let runtime = runtime();
+    let mut config = producer_config(&broker);
+    config.delivery_timeout = Duration::from_secs(2);
+    config.client.request_timeout = Duration::from_secs(1);
+    let producer = runtime.block_on(Producer::new(config)).unwrap();
+    let record = |value: &str| ProducerRecord::new("timeouts").value(value.to_owned());
+    let before = runtime.block_on(producer.send(record("before"))).unwrap();
+    assert_eq!(before.offset, 0);
+
+    broker.shutdown();
+    // Numbered, sent into a dead connection, never answered: they time out.
+    let lost = runtime.block_on(async {
+        let mut deliveries = Vec::new();
+        for i in 0..10 {
+            deliveries.push(
+                producer
+                    .enqueue(record(&format!("lost-{i}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut outcomes = Vec::new();
+        for delivery in deliveries {
+            outcomes.push(delivery.await);
+        }
+        outcomes
+    });
+    for outcome in &lost {
+        let error = outcome.as_ref().unwrap_err();
+        assert!(
+            matches!(error, streambus_client::Error::DeliveryTimeout { .. }),
+            "{error:?}"
+        );
+    }
+
+    broker.restart();
+    // The broker never saw the lost sequence numbers; the producer starts afresh under a new
+    // producer id instead of leaving a gap the broker would refuse as out of order.
+    let after = runtime.block_on(producer.send(record("after"))).unwrap();
+    assert_eq!(after.offset, 1);
+    drop(producer);
+    drop(runtime);
+    let values: Vec<Vec<u8>> = consume_from(&broker, &[], "timeouts", &[(0, Offset::Beginning)], 2)
+        .into_iter()
+        .map(|c| c.record.value.unwrap())
+        .collect();
+    assert_eq!(values, [b"before".to_vec(), b"after".to_vec()]);
 }

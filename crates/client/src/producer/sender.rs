@@ -60,6 +60,43 @@ type TopicPartition = (String, i32);
 type InFlight =
     Pin<Box<dyn Future<Output = (Vec<(TopicPartition, Batch)>, Result<ProduceResponse>)> + Send>>;
 
+/// Why a batch was not written: what to say, the broker's error if it sent one, whether to
+/// try again, and whether the cached metadata is stale.
+struct Failure {
+    reason: String,
+    kafka: Option<Error>,
+    retriable: bool,
+    stale_metadata: bool,
+}
+
+impl Failure {
+    fn of(error: Error, retriable: bool) -> Failure {
+        Failure {
+            reason: error.to_string(),
+            stale_metadata: error.invalidates_metadata(),
+            retriable,
+            kafka: matches!(error, Error::Kafka { .. }).then_some(error),
+        }
+    }
+
+    /// The error each record of a batch refused for good is failed with: the broker's own,
+    /// code and message included, where it sent one.
+    fn error(&self) -> Error {
+        match &self.kafka {
+            Some(Error::Kafka {
+                code,
+                context,
+                message,
+            }) => Error::Kafka {
+                code: *code,
+                context: context.clone(),
+                message: message.clone(),
+            },
+            _ => Error::Invalid(self.reason.clone()),
+        }
+    }
+}
+
 /// The task's state.
 pub struct Sender {
     config: Arc<ProducerConfig>,
@@ -381,14 +418,20 @@ impl Sender {
         for (tp, batch) in batches {
             self.settled(&tp);
             let outcome = match &response {
-                Err(e) => Err(e.to_string_and_retriable()),
+                Err(e) => Err(Failure {
+                    reason: e.to_string(),
+                    kafka: None,
+                    retriable: e.is_retriable(),
+                    stale_metadata: e.invalidates_metadata(),
+                }),
                 Ok(()) if self.config.acks == Acks::None => Ok((-1, -1)),
                 Ok(()) => match answers.remove(&tp) {
-                    None => Err((
-                        format!("the broker did not answer for {}-{}", tp.0, tp.1),
-                        true,
-                        false,
-                    )),
+                    None => Err(Failure {
+                        reason: format!("the broker did not answer for {}-{}", tp.0, tp.1),
+                        kafka: None,
+                        retriable: true,
+                        stale_metadata: false,
+                    }),
                     Some(answer) => self.judge(&tp, &answer),
                 },
             };
@@ -404,13 +447,13 @@ impl Sender {
                     };
                     batch.succeed(&topic, tp.1, base_offset, append_time);
                 }
-                Err((reason, retriable, stale_metadata)) => {
-                    if stale_metadata {
+                Err(failure) => {
+                    if failure.stale_metadata {
                         self.cluster.invalidate(&tp.0);
                     }
                     // Refused by the broker (not lost on the way): its sequences are free.
-                    let refused = !retriable && response.is_ok();
-                    self.retry_or_fail(tp, batch, reason, retriable, refused, now);
+                    let refused = !failure.retriable && response.is_ok();
+                    self.retry_or_fail(tp, batch, failure, refused, now);
                 }
             }
         }
@@ -426,7 +469,7 @@ impl Sender {
         &self,
         tp: &TopicPartition,
         answer: &PartitionProduceResponse,
-    ) -> std::result::Result<(i64, i64), (String, bool, bool)> {
+    ) -> std::result::Result<(i64, i64), Failure> {
         let code = ErrorCode::from_code(answer.error_code).unwrap_or(ErrorCode::UnknownServerError);
         match code {
             ErrorCode::None => Ok((answer.base_offset, answer.log_append_time_ms)),
@@ -448,7 +491,7 @@ impl Sender {
                         .get(tp)
                         .is_some_and(|q| q.retrying() || !q.dropped.is_empty());
                 let retriable = error.is_retriable() || out_of_order_behind_retry;
-                Err((error.to_string(), retriable, error.invalidates_metadata()))
+                Err(Failure::of(error, retriable))
             }
         }
     }
@@ -457,14 +500,15 @@ impl Sender {
         &mut self,
         tp: TopicPartition,
         mut batch: Batch,
-        reason: String,
-        retriable: bool,
+        failure: Failure,
         refused: bool,
         now: Instant,
     ) {
+        let retriable = failure.retriable;
         let timed_out = now >= batch.deadline;
         if let Some(queue) = self.queues.get_mut(&tp) {
             if retriable && !timed_out {
+                let reason = &failure.reason;
                 tracing::debug!(topic = %tp.0, partition = tp.1, %reason, "retrying a batch");
                 queue.renumber(&mut batch);
                 queue.requeue(batch, now);
@@ -488,10 +532,10 @@ impl Sender {
                 topic: topic.clone(),
                 partition,
                 timeout,
-                last_error: reason.clone(),
+                last_error: failure.reason.clone(),
             });
         } else {
-            batch.fail(|| Error::Invalid(reason.clone()));
+            batch.fail(|| failure.error());
         }
     }
 
@@ -564,16 +608,4 @@ impl Sender {
 
 async fn sleep_until(when: Instant) {
     tokio::time::sleep_until(tokio::time::Instant::from_std(when)).await;
-}
-
-impl Error {
-    /// The message, whether to retry, and whether metadata is stale: for a whole request
-    /// that failed.
-    fn to_string_and_retriable(&self) -> (String, bool, bool) {
-        (
-            self.to_string(),
-            self.is_retriable(),
-            self.invalidates_metadata(),
-        )
-    }
 }
