@@ -128,3 +128,79 @@ fn request_for(asked: &[(TopicPartition, OffsetSpec)], read_committed: bool) -> 
             .collect(),
     }
 }
+
+/// One partition's committed offset as an OffsetFetch response gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub topic: String,
+    pub partition: i32,
+    /// -1 when the group has committed nothing for the partition.
+    pub offset: i64,
+    pub metadata: Option<String>,
+}
+
+/// The committed offsets of `group` in an OffsetFetch response, whichever of its two shapes
+/// the version used (v8+ lists groups; earlier versions answer for one group at the top
+/// level). A group-level or partition-level error code is an error naming it.
+pub(crate) fn committed_offsets(
+    response: streambus_protocol::messages::offset_fetch_response::OffsetFetchResponse,
+    group: &str,
+) -> Result<Vec<Committed>> {
+    let context = || format!("the committed offsets of group {group}");
+    let rows: Vec<(String, i32, i64, Option<String>, i16)> =
+        match response.groups.into_iter().find(|g| g.group_id == group) {
+            Some(answer) => {
+                Error::check(answer.error_code, context)?;
+                answer
+                    .topics
+                    .into_iter()
+                    .flat_map(|t| {
+                        let name = t.name;
+                        t.partitions.into_iter().map(move |p| {
+                            let (offset, metadata) = (p.committed_offset, p.metadata);
+                            (
+                                name.clone(),
+                                p.partition_index,
+                                offset,
+                                metadata,
+                                p.error_code,
+                            )
+                        })
+                    })
+                    .collect()
+            }
+            None => {
+                Error::check(response.error_code, context)?;
+                response
+                    .topics
+                    .into_iter()
+                    .flat_map(|t| {
+                        let name = t.name;
+                        t.partitions.into_iter().map(move |p| {
+                            let (offset, metadata) = (p.committed_offset, p.metadata);
+                            (
+                                name.clone(),
+                                p.partition_index,
+                                offset,
+                                metadata,
+                                p.error_code,
+                            )
+                        })
+                    })
+                    .collect()
+            }
+        };
+    rows.into_iter()
+        .map(|(topic, partition, offset, metadata, code)| {
+            Error::check(code, || {
+                format!("the committed offset of {topic}-{partition} in group {group}")
+            })?;
+            Ok(Committed {
+                topic,
+                partition,
+                offset,
+                metadata,
+            })
+        })
+        .collect()
+}

@@ -254,47 +254,12 @@ impl Admin {
         };
         let response = self.cluster.call_addr(&addr, request).await?;
         let mut found = BTreeMap::new();
-        let mut add = |topic: &str, partition: i32, offset: i64, metadata: Option<String>, code| {
-            Error::check(code, || {
-                format!("the offset of {topic}-{partition} in group {group}")
-            })?;
-            if offset >= 0 {
+        for c in crate::offsets::committed_offsets(response, group)? {
+            if c.offset >= 0 {
                 found.insert(
-                    (topic.to_owned(), partition),
-                    (offset, metadata.unwrap_or_default()),
+                    (c.topic, c.partition),
+                    (c.offset, c.metadata.unwrap_or_default()),
                 );
-            }
-            Ok::<(), Error>(())
-        };
-        if let Some(answer) = response.groups.into_iter().find(|g| g.group_id == group) {
-            Error::check(answer.error_code, || {
-                format!("the offsets of group {group}")
-            })?;
-            for topic in answer.topics {
-                for p in topic.partitions {
-                    add(
-                        &topic.name,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.metadata,
-                        p.error_code,
-                    )?;
-                }
-            }
-        } else {
-            Error::check(response.error_code, || {
-                format!("the offsets of group {group}")
-            })?;
-            for topic in response.topics {
-                for p in topic.partitions {
-                    add(
-                        &topic.name,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.metadata,
-                        p.error_code,
-                    )?;
-                }
             }
         }
         Ok(found)

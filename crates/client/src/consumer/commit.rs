@@ -155,45 +155,9 @@ async fn fetch_once(
         require_stable,
     };
     let response = group.call(Lane::Prompt, request).await?;
-    let context = || format!("committed offsets of group {}", group.group_id());
     let mut found: HashMap<TopicPartition, Option<i64>> = HashMap::new();
-    let mut keep = |topic: &str, partition: i32, offset: i64, code: i16| -> Result<()> {
-        Error::check(code, || {
-            format!(
-                "committed offset of {topic}-{partition} for group {}",
-                group.group_id()
-            )
-        })?;
-        found.insert(
-            (topic.to_owned(), partition),
-            (offset >= 0).then_some(offset),
-        );
-        Ok(())
-    };
-    if let Some(answer) = response.groups.first() {
-        Error::check(answer.error_code, context)?;
-        for topic in &answer.topics {
-            for p in &topic.partitions {
-                keep(
-                    &topic.name,
-                    p.partition_index,
-                    p.committed_offset,
-                    p.error_code,
-                )?;
-            }
-        }
-    } else {
-        Error::check(response.error_code, context)?;
-        for topic in &response.topics {
-            for p in &topic.partitions {
-                keep(
-                    &topic.name,
-                    p.partition_index,
-                    p.committed_offset,
-                    p.error_code,
-                )?;
-            }
-        }
+    for c in crate::offsets::committed_offsets(response, group.group_id())? {
+        found.insert((c.topic, c.partition), (c.offset >= 0).then_some(c.offset));
     }
     for tp in partitions {
         found.entry(tp.clone()).or_insert(None);
