@@ -127,27 +127,9 @@ fn a_third_consumer_spreads_the_load_and_a_closed_ones_partitions_resume_at_its_
     let broker = group_broker();
     let (topic, group) = ("spread", "spread-group");
     support::create_topic(&broker, topic, PARTITIONS, &[]);
-    let mut expected = BTreeMap::new();
-    let mut ledger = Ledger::default();
-
     let a = Member::join(&broker, group, "a", topic, &[]);
     let b = Member::join(&broker, group, "b", topic, &[]);
-    pump(
-        &[&a, &b],
-        &mut ledger,
-        true,
-        "two consumers assigned",
-        |_| split_over(&[&a, &b]),
-    );
-    consume_round(
-        &broker,
-        topic,
-        &[&a, &b],
-        &mut ledger,
-        &mut expected,
-        "two",
-        "round one",
-    );
+    let (mut ledger, mut expected) = split_then_first_round(&broker, topic, &[&a, &b], "two");
 
     // A third member: the six partitions spread over three, two each.
     let c = Member::join(&broker, group, "c", topic, &[]);
@@ -330,24 +312,7 @@ fn a_static_member_that_restarts_within_its_session_gets_its_partitions_back_wit
     ];
     let s = Member::join(&broker, group, "s", topic, &static_config);
     let d = Member::join(&broker, group, "d", topic, &[]);
-    let mut ledger = Ledger::default();
-    pump(
-        &[&s, &d],
-        &mut ledger,
-        true,
-        "both consumers assigned",
-        |_| split_over(&[&s, &d]),
-    );
-    let mut expected = BTreeMap::new();
-    consume_round(
-        &broker,
-        topic,
-        &[&s, &d],
-        &mut ledger,
-        &mut expected,
-        "first",
-        "round one",
-    );
+    let (mut ledger, mut expected) = split_then_first_round(&broker, topic, &[&s, &d], "first");
 
     let before = describe_new(&broker, group);
     assert_eq!(before.group_state, "Stable");
@@ -574,24 +539,7 @@ fn live_members_keep_their_generation_and_partitions_across_a_clean_restart() {
     support::create_topic(&broker, topic, PARTITIONS, &[]);
     let a = Member::join(&broker, group, "a", topic, &[]).expecting_restarts();
     let b = Member::join(&broker, group, "b", topic, &[]).expecting_restarts();
-    let mut ledger = Ledger::default();
-    pump(
-        &[&a, &b],
-        &mut ledger,
-        true,
-        "both consumers assigned",
-        |_| split_over(&[&a, &b]),
-    );
-    let mut expected = BTreeMap::new();
-    consume_round(
-        &broker,
-        topic,
-        &[&a, &b],
-        &mut ledger,
-        &mut expected,
-        "before",
-        "round one",
-    );
+    let (mut ledger, mut expected) = split_then_first_round(&broker, topic, &[&a, &b], "before");
     let a_id = member_id_of(&describe_new(&broker, group), "a");
     let generation = generation_of(&broker, group, &a_id);
     let history = (
@@ -643,27 +591,9 @@ fn cooperative_sticky_members_keep_their_partitions_when_a_third_joins() {
     let (topic, group) = ("cooperative", "cooperative-group");
     support::create_topic(&broker, topic, PARTITIONS, &[]);
     let cooperative = [("partition.assignment.strategy", "cooperative-sticky")];
-    let mut expected = BTreeMap::new();
-    let mut ledger = Ledger::default();
-
     let a = Member::join(&broker, group, "a", topic, &cooperative);
     let b = Member::join(&broker, group, "b", topic, &cooperative);
-    pump(
-        &[&a, &b],
-        &mut ledger,
-        true,
-        "two cooperative members",
-        |_| split_over(&[&a, &b]),
-    );
-    consume_round(
-        &broker,
-        topic,
-        &[&a, &b],
-        &mut ledger,
-        &mut expected,
-        "first",
-        "round one",
-    );
+    let (mut ledger, mut expected) = split_then_first_round(&broker, topic, &[&a, &b], "first");
     let (a_before, b_before) = (a.assigned(), b.assigned());
 
     let c = Member::join(&broker, group, "c", topic, &cooperative);

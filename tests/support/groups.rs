@@ -343,6 +343,30 @@ pub fn consume_round(
     pump(members, ledger, true, what, |l| l.distinct() == total);
 }
 
+/// Pumps `members` until the topic's partitions are split over all of them, then runs a
+/// first round tagged `tag`: the ledger and the records expected so far, for the rounds after.
+pub fn split_then_first_round(
+    broker: &TestBroker,
+    topic: &str,
+    members: &[&Member],
+    tag: &str,
+) -> (Ledger, BTreeMap<(i32, i64), Vec<u8>>) {
+    let mut ledger = Ledger::default();
+    let what = format!("{} members assigned", members.len());
+    pump(members, &mut ledger, true, &what, |_| split_over(members));
+    let mut expected = BTreeMap::new();
+    consume_round(
+        broker,
+        topic,
+        members,
+        &mut ledger,
+        &mut expected,
+        tag,
+        "round one",
+    );
+    (ledger, expected)
+}
+
 /// Every expected record was delivered exactly once, byte-exact, and nothing else was.
 pub fn assert_exactly_once(ledger: &Ledger, expected: &BTreeMap<(i32, i64), Vec<u8>>) {
     let twice: Vec<_> = ledger
