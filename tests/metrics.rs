@@ -71,9 +71,18 @@ fn metrics_follow_produce_fetch_errors_and_group_commits() {
     assert!(value(&before, "process_open_fds") > 0.0);
 
     traffic(&broker);
-    // A client that stays connected while the metrics are read.
-    let live = support::consumer(&broker, &[]);
-    live.fetch_metadata(None, support::TIMEOUT).unwrap();
+    // A client that stays connected while the metrics are read: a raw connection, which
+    // (unlike librdkafka, which may drop its bootstrap connection once it knows the broker)
+    // is certainly open, with a request answered on it.
+    let mut live = support::Wire::connect(broker.addr());
+    let answered = live.call(
+        3,
+        streambus_protocol::Request::ApiVersions(Default::default()),
+    );
+    assert!(matches!(
+        answered,
+        streambus_protocol::Response::ApiVersions(_)
+    ));
 
     let after = samples(&broker.broker().render_metrics());
     assert_eq!(

@@ -359,3 +359,86 @@ fn many_in_flight_messages_all_arrive_where_their_deliveries_say() {
         }
     }
 }
+
+#[test]
+fn requests_pipelined_on_one_connection_are_appended_and_answered_in_order() {
+    use streambus_protocol::messages::metadata_request::MetadataRequest;
+    use streambus_protocol::messages::produce_request::{
+        PartitionProduceData, ProduceRequest, TopicProduceData,
+    };
+    use streambus_protocol::{Request, Response, decode_response};
+    use streambus_storage::records::BatchBuilder;
+
+    let broker = TestBroker::start();
+    support::create_topic(&broker, "pipelined", 1, &[]);
+    let mut wire = support::Wire::connect(broker.addr());
+    // Fifty one-record Produce requests (acks=all, so each waits for its fsync) with a
+    // Metadata request among them, all written before any answer is read.
+    let mut sent = Vec::new();
+    let mut frames = Vec::new();
+    for i in 0..50 {
+        let request = if i == 25 {
+            Request::Metadata(MetadataRequest::default())
+        } else {
+            let mut batch = BatchBuilder::new();
+            batch.push_kv(
+                0,
+                None,
+                Some(bytes::Bytes::from(format!("record {i}"))),
+                Vec::new(),
+            );
+            Request::Produce(ProduceRequest {
+                acks: -1,
+                timeout_ms: 10_000,
+                topic_data: vec![TopicProduceData {
+                    name: "pipelined".into(),
+                    partition_data: vec![PartitionProduceData {
+                        index: 0,
+                        records: Some(batch.build().unwrap().freeze()),
+                    }],
+                }],
+                ..Default::default()
+            })
+        };
+        let version = if i == 25 { 12 } else { 9 };
+        let (correlation_id, frame) = wire.frame(version, &request);
+        sent.push((correlation_id, request.api_key(), version));
+        frames.extend_from_slice(&frame);
+    }
+    wire.send_raw(&frames).unwrap();
+    let mut next_offset = 0;
+    for (correlation_id, api, version) in sent {
+        let payload = wire
+            .read_frame()
+            .unwrap()
+            .expect("an answer to every request");
+        let (header, response) = decode_response(api, version, payload).unwrap();
+        assert_eq!(
+            header.correlation_id, correlation_id,
+            "answers in request order"
+        );
+        match response {
+            Response::Produce(produce) => {
+                let partition = &produce.responses[0].partition_responses[0];
+                assert_eq!(partition.error_code, 0);
+                assert_eq!(
+                    partition.base_offset, next_offset,
+                    "appended in request order"
+                );
+                next_offset += 1;
+            }
+            Response::Metadata(metadata) => assert_eq!(metadata.brokers.len(), 1),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let read = support::consume_from(&broker, &[], "pipelined", &[(0, Offset::Beginning)], 49);
+    let values: Vec<String> = read
+        .iter()
+        .map(|c| String::from_utf8(c.record.value.clone().unwrap()).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..50)
+        .filter(|i| *i != 25)
+        .map(|i| format!("record {i}"))
+        .collect();
+    assert_eq!(values, expected);
+}

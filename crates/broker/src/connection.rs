@@ -1,8 +1,12 @@
 //! One client connection: frames in, responses out, in request order.
 //!
-//! A connection reads a frame, decodes it, runs its handler and writes the response before
-//! it reads the next one, as Kafka does; requests a client pipelines wait in the socket
-//! buffer. Frame sizes are checked before anything is allocated, and the read buffer grows
+//! A connection reads a frame, decodes it and runs its handler before it reads the next one,
+//! and writes the responses in request order, as Kafka does. The one exception to waiting
+//! for the whole handler: a Produce request's appends are done before the next request is
+//! read (so one connection's appends keep their order), but its answer, which waits for the
+//! appends to be committed (the fsync under flush=always), is awaited while the following
+//! requests are served, up to [`MAX_IN_PROGRESS`] answers; so that one group-commit fsync
+//! can cover several requests of the same connection. Frame sizes are checked before anything is allocated, and the read buffer grows
 //! only as bytes arrive, so a client claiming a huge frame costs nothing until it sends it.
 //! Anything that does not parse closes this connection only, logged once. A request's
 //! handler runs in a `request` span (connection, client id, correlation id, API, version),
@@ -11,13 +15,16 @@
 //! the API, and a Produce request's span continues the producer's trace
 //! (`handlers::produce_trace`); otherwise those fields stay empty and cost nothing.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use streambus_protocol::frame::{self, FrameStatus};
-use streambus_protocol::{ApiKey, RequestHeader, decode_request, encode_response};
+use streambus_protocol::{ApiKey, RequestHeader, Response, decode_request, encode_response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::WriteHalf;
 use tokio::sync::watch;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -28,6 +35,11 @@ use crate::dispatch;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 << 10;
+
+/// Requests of one connection whose answers may be on their way at once: Produce requests
+/// waiting for their commit (the next requests are read and started meanwhile). Kafka
+/// clients keep at most five in flight by default.
+const MAX_IN_PROGRESS: usize = 16;
 
 /// Why a connection ends.
 enum Close {
@@ -78,109 +90,218 @@ pub(crate) async fn run(
     let _ = stream.shutdown().await;
 }
 
+/// A request's answer on its way: its version, correlation id and API with the response,
+/// or `None` when it gets none (Produce with acks=0).
+type Answer = Pin<Box<dyn Future<Output = Option<(i16, i32, ApiKey, Response)>> + Send>>;
+
 async fn serve(
     stream: &mut TcpStream,
-    broker: &Broker,
+    broker: &Arc<Broker>,
     info: &ConnectionInfo,
     stop: &mut watch::Receiver<bool>,
 ) -> Close {
     let max = broker.config.socket_request_max_bytes;
+    let (mut reader, mut writer) = stream.split();
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::new();
+    let mut answers: FuturesOrdered<Answer> = FuturesOrdered::new();
     loop {
-        let payload = loop {
+        // Start every whole request buffered, while there is room for its answer.
+        if answers.len() < MAX_IN_PROGRESS {
             match frame::split(&mut input, max) {
-                Ok(Some(payload)) => break payload,
+                Ok(Some(payload)) => {
+                    match start(broker, info, payload).await {
+                        Ok(answer) => answers.push_back(answer),
+                        Err(close) => {
+                            return finish(&mut writer, &mut output, answers, close).await;
+                        }
+                    }
+                    continue;
+                }
                 Ok(None) => {}
-                Err(e) => return Close::Refused(format!("bad frame: {e}")),
-            }
-            let wanted = match frame::check(&input, max) {
-                Ok(FrameStatus::Incomplete { needed }) => needed.clamp(1, READ_CHUNK),
-                _ => READ_CHUNK,
-            };
-            input.reserve(wanted);
-            tokio::select! {
-                read = stream.read_buf(&mut input) => match read {
-                    Ok(0) if input.is_empty() => return Close::Normal,
-                    Ok(0) => return Close::Refused(format!("connection closed mid-frame after {} bytes", input.len())),
-                    Ok(_) => {}
-                    Err(e) => return socket_failed("read", &e),
-                },
-                _ = stop.wait_for(|stopping| *stopping) => return Close::Normal,
-            }
-        };
-        let mut body = payload;
-        let header = match RequestHeader::decode_frame(&mut body) {
-            Ok(header) => header,
-            Err(e) => return Close::Refused(format!("request header does not parse: {e}")),
-        };
-        let ctx = RequestContext {
-            connection: info.clone(),
-            api_key: header.api_key,
-            api_version: header.api_version,
-            correlation_id: header.correlation_id,
-            client_id: header.client_id.clone(),
-        };
-        let Some(api) = ApiKey::from_i16(header.api_key) else {
-            return Close::Refused(format!("unknown api key {}", header.api_key));
-        };
-        let (version, response) = if !dispatch::supports(api, header.api_version) {
-            match dispatch::unsupported_version(api, header.api_version) {
-                Some(reply) => reply,
-                None => {
-                    return Close::Refused(format!(
-                        "unsupported version {} of {api:?}",
-                        header.api_version
-                    ));
-                }
-            }
-        } else {
-            let request = match decode_request(&header, body) {
-                Ok(request) => request,
                 Err(e) => {
-                    return Close::Refused(format!(
-                        "{api:?} v{} does not parse: {e}",
-                        header.api_version
-                    ));
+                    let close = Close::Refused(format!("bad frame: {e}"));
+                    return finish(&mut writer, &mut output, answers, close).await;
                 }
-            };
-            // Every line logged while the request is served carries who asked and for
-            // what. The fields are recorded only if a subscriber enables the span; the
-            // OpenTelemetry ones stay empty (and out of the log) unless spans are exported.
-            let span = tracing::info_span!(
-                "request",
-                connection = info.id,
-                client_id = header.client_id.as_deref(),
-                correlation_id = header.correlation_id,
-                api = ?api,
-                version = header.api_version,
-                otel.name = Empty,
-                otel.kind = Empty,
-                messaging.system = Empty,
-                messaging.operation.name = Empty,
-                messaging.operation.type = Empty,
-            );
-            if broker.config.trace_context {
-                describe_for_export(&span, api);
-                dispatch::continue_trace(&span, &request);
             }
-            match dispatch::handle(broker, &ctx, request)
-                .instrument(span)
-                .await
-            {
-                Some(response) => (header.api_version, response),
-                None => continue,
-            }
-        };
-        output.clear();
-        if let Err(e) = encode_response(&mut output, version, header.correlation_id, &response) {
-            tracing::error!(connection = info.id, ?api, version, error = %e, "response does not encode");
-            return Close::Refused(format!("internal error encoding the {api:?} response"));
         }
-        if let Err(e) = stream.write_all(&output).await {
-            return socket_failed("write", &e);
+        let wanted = match frame::check(&input, max) {
+            Ok(FrameStatus::Incomplete { needed }) => needed.clamp(1, READ_CHUNK),
+            _ => READ_CHUNK,
+        };
+        input.reserve(wanted);
+        let reading = answers.len() < MAX_IN_PROGRESS;
+        // The select only says what happened; the awaits come after it, once its futures
+        // (the read, the stop signal's guard) are gone.
+        let event = tokio::select! {
+            Some(answer) = answers.next(), if !answers.is_empty() => Event::Answer(answer),
+            read = reader.read_buf(&mut input), if reading => Event::Read(read),
+            _ = stop.wait_for(|stopping| *stopping) => Event::Stop,
+        };
+        match event {
+            Event::Answer(answer) => {
+                if let Err(close) = write(&mut writer, &mut output, info, answer).await {
+                    return close;
+                }
+            }
+            Event::Read(Ok(0)) if input.is_empty() => {
+                return finish(&mut writer, &mut output, answers, Close::Normal).await;
+            }
+            Event::Read(Ok(0)) => {
+                let close = Close::Refused(format!(
+                    "connection closed mid-frame after {} bytes",
+                    input.len()
+                ));
+                return finish(&mut writer, &mut output, answers, close).await;
+            }
+            Event::Read(Ok(_)) => {}
+            Event::Read(Err(e)) => return socket_failed("read", &e),
+            Event::Stop => {
+                return finish(&mut writer, &mut output, answers, Close::Normal).await;
+            }
         }
     }
+}
+
+/// What a connection waited for.
+enum Event {
+    Answer(Option<(i16, i32, ApiKey, Response)>),
+    Read(std::io::Result<usize>),
+    Stop,
+}
+
+/// Decodes one request and runs its handler as far as the connection must wait for: all of
+/// it for most APIs, the appends for Produce (whose answer then waits for the commit while
+/// the next requests are served). `Err` closes the connection.
+async fn start(
+    broker: &Arc<Broker>,
+    info: &ConnectionInfo,
+    payload: Bytes,
+) -> Result<Answer, Close> {
+    let mut body = payload;
+    let header = match RequestHeader::decode_frame(&mut body) {
+        Ok(header) => header,
+        Err(e) => {
+            return Err(Close::Refused(format!(
+                "request header does not parse: {e}"
+            )));
+        }
+    };
+    let ctx = RequestContext {
+        connection: info.clone(),
+        api_key: header.api_key,
+        api_version: header.api_version,
+        correlation_id: header.correlation_id,
+        client_id: header.client_id.clone(),
+    };
+    let Some(api) = ApiKey::from_i16(header.api_key) else {
+        return Err(Close::Refused(format!(
+            "unknown api key {}",
+            header.api_key
+        )));
+    };
+    let correlation_id = header.correlation_id;
+    if !dispatch::supports(api, header.api_version) {
+        return match dispatch::unsupported_version(api, header.api_version) {
+            Some((version, response)) => Ok(Box::pin(std::future::ready(Some((
+                version,
+                correlation_id,
+                api,
+                response,
+            ))))),
+            None => Err(Close::Refused(format!(
+                "unsupported version {} of {api:?}",
+                header.api_version
+            ))),
+        };
+    }
+    let request = match decode_request(&header, body) {
+        Ok(request) => request,
+        Err(e) => {
+            return Err(Close::Refused(format!(
+                "{api:?} v{} does not parse: {e}",
+                header.api_version
+            )));
+        }
+    };
+    // Every line logged while the request is served carries who asked and for what. The
+    // fields are recorded only if a subscriber enables the span; the OpenTelemetry ones stay
+    // empty (and out of the log) unless spans are exported.
+    let span = tracing::info_span!(
+        "request",
+        connection = info.id,
+        client_id = header.client_id.as_deref(),
+        correlation_id = header.correlation_id,
+        api = ?api,
+        version = header.api_version,
+        otel.name = Empty,
+        otel.kind = Empty,
+        messaging.system = Empty,
+        messaging.operation.name = Empty,
+        messaging.operation.type = Empty,
+    );
+    if broker.config.trace_context {
+        describe_for_export(&span, api);
+        dispatch::continue_trace(&span, &request);
+    }
+    let version = header.api_version;
+    let rest = dispatch::handle_in_order(broker, &ctx, request)
+        .instrument(span.clone())
+        .await;
+    Ok(Box::pin(
+        async move {
+            let response = rest.await?;
+            Some((version, correlation_id, api, response))
+        }
+        .instrument(span),
+    ))
+}
+
+/// Writes one answer. `Err` closes the connection.
+async fn write(
+    writer: &mut WriteHalf<'_>,
+    output: &mut BytesMut,
+    info: &ConnectionInfo,
+    answer: Option<(i16, i32, ApiKey, Response)>,
+) -> Result<(), Close> {
+    let Some((version, correlation_id, api, response)) = answer else {
+        return Ok(());
+    };
+    output.clear();
+    if let Err(e) = encode_response(output, version, correlation_id, &response) {
+        tracing::error!(connection = info.id, ?api, version, error = %e, "response does not encode");
+        return Err(Close::Refused(format!(
+            "internal error encoding the {api:?} response"
+        )));
+    }
+    writer
+        .write_all(output)
+        .await
+        .map_err(|e| socket_failed("write", &e))
+}
+
+/// Writes the answers still on their way (the requests already started finish, as before a
+/// clean stop), then ends the connection for `close`.
+async fn finish(
+    writer: &mut WriteHalf<'_>,
+    output: &mut BytesMut,
+    mut answers: FuturesOrdered<Answer>,
+    close: Close,
+) -> Close {
+    while let Some(answer) = answers.next().await {
+        let Some((version, correlation_id, api, response)) = answer else {
+            continue;
+        };
+        output.clear();
+        if encode_response(output, version, correlation_id, &response).is_err() {
+            tracing::error!(?api, version, "response does not encode");
+            break;
+        }
+        if writer.write_all(output).await.is_err() {
+            break;
+        }
+    }
+    close
 }
 
 /// Names the request span as OpenTelemetry's messaging conventions have a broker's side of

@@ -1,5 +1,8 @@
 //! Routing a decoded request to its handler, one file per Kafka API under `handlers/`.
 
+use std::pin::Pin;
+use std::sync::Arc;
+
 use streambus_protocol::{ApiKey, Request, Response, supported_versions};
 
 use crate::Broker;
@@ -74,6 +77,34 @@ pub(crate) async fn handle(
         .metrics
         .record_request(api, started.elapsed(), response.as_ref());
     response
+}
+
+/// Runs the handler of `request` as far as the connection must wait before it reads its
+/// next request, and returns the rest: for Produce, the wait for its appends to be
+/// committed; for every other API, nothing (the answer is ready). Counted in the metrics
+/// when the answer is ready.
+pub(crate) async fn handle_in_order(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: Request,
+) -> Pin<Box<dyn Future<Output = Option<Response>> + Send>> {
+    match request {
+        Request::Produce(produce) => {
+            let started = std::time::Instant::now();
+            let committing = handlers::produce::append_all(broker, ctx, produce).await;
+            let broker = Arc::clone(broker);
+            Box::pin(async move {
+                let response = committing.await.map(Response::Produce);
+                broker.metrics.record_request(
+                    ApiKey::Produce,
+                    started.elapsed(),
+                    response.as_ref(),
+                );
+                response
+            })
+        }
+        other => Box::pin(std::future::ready(handle(broker, ctx, other).await)),
+    }
 }
 
 /// Links the span of `request` to the trace its client sent, for the APIs that carry one:

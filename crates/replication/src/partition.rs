@@ -69,14 +69,44 @@ impl Partition {
         self: &Arc<Self>,
         records: bytes::Bytes,
     ) -> Result<AppendInfo, ReplicationError> {
+        let (info, committed) = self.append_in_order(records).await?;
+        committed.await?;
+        Ok(info)
+    }
+
+    /// Appends validated producer batches, returning as soon as they have their offsets,
+    /// with a future that resolves once they are committed (and the high watermark has
+    /// moved past them). Appends happen in the order of the calls; only the waits for
+    /// durability overlap, so that one group-commit fsync can cover the appends of several
+    /// requests of one connection.
+    pub async fn append_in_order(
+        self: &Arc<Self>,
+        records: bytes::Bytes,
+    ) -> Result<
+        (
+            AppendInfo,
+            impl Future<Output = Result<(), ReplicationError>> + Send + 'static + use<>,
+        ),
+        ReplicationError,
+    > {
         let partition = Arc::clone(self);
         let epoch = self.leader_epoch();
-        let info =
-            tokio::task::spawn_blocking(move || partition.log.append(&records, epoch, now_ms()))
+        let info = tokio::task::spawn_blocking(move || {
+            partition.log.append_unsynced(&records, epoch, now_ms())
+        })
+        .await
+        .map_err(|_| ReplicationError::TaskFailed)??;
+        let partition = Arc::clone(self);
+        let end = info.last_offset + 1;
+        let committed = async move {
+            let log = Arc::clone(&partition.log);
+            tokio::task::spawn_blocking(move || log.sync_per_policy(end))
                 .await
                 .map_err(|_| ReplicationError::TaskFailed)??;
-        self.advance_high_watermark(info.last_offset + 1);
-        Ok(info)
+            partition.advance_high_watermark(end);
+            Ok(())
+        };
+        Ok((info, committed))
     }
 
     fn advance_high_watermark(&self, offset: i64) {

@@ -5,7 +5,16 @@
 //! exactly one valid v2 batch (v3+ requests) no larger than `max.message.bytes`; idempotent
 //! batches are checked against the producer state (a retry gets its original offsets). The
 //! response waits for every append to be committed; with acks=0 there is no response.
+//!
+//! A request is served in two steps: [`append_all`] appends every partition's batch (the
+//! connection waits for it before it reads its next request, so that one connection's
+//! appends keep their order), and returns the response as a future that waits for the
+//! appends to be committed, which the connection may await while it serves the next ones.
 
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
 use futures_util::future::join_all;
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
@@ -14,6 +23,8 @@ use streambus_protocol::messages::produce_response::{
 };
 use streambus_storage::TopicPartition;
 use streambus_storage::batch::{Compression, ProduceLimits, validate_produce};
+
+use streambus_replication::{Partition, ReplicationError};
 
 use crate::Broker;
 use crate::context::RequestContext;
@@ -28,6 +39,16 @@ pub(crate) async fn handle(
     ctx: &RequestContext,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
+    append_all(broker, ctx, request).await.await
+}
+
+/// Appends every partition's batch of `request`; the future of the response, ready once
+/// every append is committed (`None` with acks=0).
+pub(crate) async fn append_all(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ProduceRequest,
+) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static + use<> {
     let acks = request.acks;
     let refusal = if !matches!(acks, -1..=1) {
         Some(KafkaError::new(
@@ -42,7 +63,7 @@ pub(crate) async fn handle(
     } else {
         None
     };
-    let mut responses = Vec::with_capacity(request.topic_data.len());
+    let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name;
         let appends = topic.partition_data.into_iter().map(|data| {
@@ -50,37 +71,104 @@ pub(crate) async fn handle(
             let name = name.clone();
             async move {
                 match refusal {
-                    Some(error) => error_response(data.index, error),
-                    None => append(broker, &name, data, acks, ctx.api_version).await,
+                    Some(error) => Appended::Done(error_response(data.index, error)),
+                    None => match admit(broker, &name, data, acks, ctx.api_version) {
+                        Ok((partition, index, records)) => {
+                            append(broker, &name, &partition, index, records).await
+                        }
+                        Err(refused) => Appended::Done(refused),
+                    },
                 }
             }
         });
-        responses.push(TopicProduceResponse {
-            partition_responses: join_all(appends).await,
-            name,
-        });
+        let appended = join_all(appends).await;
+        topics.push((name, appended));
     }
-    if acks == 0 {
-        tracing::trace!(connection = ctx.connection.id, "acks=0: no response");
-        return None;
+    let connection = ctx.connection.id;
+    async move {
+        let mut responses = Vec::with_capacity(topics.len());
+        for (name, appended) in topics {
+            let answers = join_all(appended.into_iter().map(Appended::committed)).await;
+            responses.push(TopicProduceResponse {
+                partition_responses: answers,
+                name,
+            });
+        }
+        if acks == 0 {
+            tracing::trace!(connection, "acks=0: no response");
+            return None;
+        }
+        Some(ProduceResponse {
+            responses,
+            ..Default::default()
+        })
     }
-    Some(ProduceResponse {
-        responses,
-        ..Default::default()
-    })
 }
 
+/// A commit still to wait for.
+type Committing = Pin<Box<dyn Future<Output = Result<(), ReplicationError>> + Send>>;
+
+/// One partition's append: answered already (refused or failed), or waiting to be
+/// committed before its answer goes.
+enum Appended {
+    Done(PartitionProduceResponse),
+    Pending(PartitionProduceResponse, Committing),
+}
+
+impl Appended {
+    /// The partition's answer once its append is committed (or why it could not be).
+    async fn committed(self) -> PartitionProduceResponse {
+        match self {
+            Appended::Done(response) => response,
+            Appended::Pending(response, committing) => match committing.await {
+                Ok(()) => response,
+                Err(e) => error_response(response.index, KafkaError::from(&e)),
+            },
+        }
+    }
+}
+
+/// Appends admitted records in order; the answer to send once they are committed.
 async fn append(
+    broker: &Broker,
+    topic: &str,
+    partition: &Arc<Partition>,
+    index: i32,
+    records: Bytes,
+) -> Appended {
+    let size = records.len();
+    match partition.append_in_order(records).await {
+        Ok((info, committing)) => {
+            broker
+                .metrics
+                .record_produce(topic, size, info.last_offset - info.base_offset + 1);
+            let response = PartitionProduceResponse {
+                index,
+                error_code: ErrorCode::None.code(),
+                base_offset: info.base_offset,
+                log_append_time_ms: info.log_append_time,
+                log_start_offset: info.log_start_offset,
+                ..Default::default()
+            };
+            Appended::Pending(response, Box::pin(committing))
+        }
+        Err(e) => Appended::Done(error_response(index, KafkaError::from(&e))),
+    }
+}
+
+/// Checks one partition's data before it is appended: the partition, the records and acks.
+/// The partition, index and records to append, or the answer refusing them.
+fn admit(
     broker: &Broker,
     topic: &str,
     data: PartitionProduceData,
     acks: i16,
     ctx_version: i16,
-) -> PartitionProduceResponse {
+) -> Result<(Arc<Partition>, i32, Bytes), PartitionProduceResponse> {
     let tp = TopicPartition::new(topic, data.index);
     if crate::topics::is_internal(topic) {
         // As Kafka: only the broker itself writes its internal topics.
-        return error_response(
+        return refuse(
             data.index,
             KafkaError::new(
                 ErrorCode::InvalidTopicException,
@@ -89,10 +177,10 @@ async fn append(
         );
     }
     let Some(partition) = broker.replicas.partition(&tp) else {
-        return error_response(data.index, broker.not_hosted(&tp));
+        return refuse(data.index, broker.not_hosted(&tp));
     };
     let Some(records) = data.records else {
-        return error_response(
+        return refuse(
             data.index,
             KafkaError::new(ErrorCode::InvalidRecord, "the partition's records are null"),
         );
@@ -103,7 +191,7 @@ async fn append(
     };
     match validate_produce(&records, limits) {
         Ok(validated) if validated.batch_count != 1 => {
-            return error_response(
+            return refuse(
                 data.index,
                 KafkaError::new(
                     ErrorCode::InvalidRecord,
@@ -115,7 +203,7 @@ async fn append(
             if ctx_version < ZSTD_FROM_VERSION
                 && validated.first.compression() == Ok(Compression::Zstd) =>
         {
-            return error_response(
+            return refuse(
                 data.index,
                 KafkaError::new(
                     ErrorCode::UnsupportedCompressionType,
@@ -124,7 +212,7 @@ async fn append(
             );
         }
         Ok(_) => {}
-        Err(e) => return error_response(data.index, KafkaError::from(&e)),
+        Err(e) => return Err(error_response(data.index, KafkaError::from(&e))),
     }
     if acks == -1 {
         let image = broker.image();
@@ -135,7 +223,7 @@ async fn append(
             .partition(topic, data.index)
             .map_or(1, |p| p.isr.len() as i32);
         if isr < wanted {
-            return error_response(
+            return refuse(
                 data.index,
                 KafkaError::new(
                     ErrorCode::NotEnoughReplicas,
@@ -144,23 +232,15 @@ async fn append(
             );
         }
     }
-    let size = records.len();
-    match partition.append(records).await {
-        Ok(info) => {
-            broker
-                .metrics
-                .record_produce(topic, size, info.last_offset - info.base_offset + 1);
-            PartitionProduceResponse {
-                index: data.index,
-                error_code: ErrorCode::None.code(),
-                base_offset: info.base_offset,
-                log_append_time_ms: info.log_append_time,
-                log_start_offset: info.log_start_offset,
-                ..Default::default()
-            }
-        }
-        Err(e) => error_response(data.index, KafkaError::from(&e)),
-    }
+    Ok((partition, data.index, records))
+}
+
+/// The refusal of a partition's data, as `admit` returns it.
+fn refuse(
+    index: i32,
+    error: KafkaError,
+) -> Result<(Arc<Partition>, i32, Bytes), PartitionProduceResponse> {
+    Err(error_response(index, error))
 }
 
 fn error_response(index: i32, error: KafkaError) -> PartitionProduceResponse {

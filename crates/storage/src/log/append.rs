@@ -215,7 +215,11 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn sync_per_policy(&self, end_offset: i64) -> Result<()> {
+    /// Waits until the records below `end_offset` are as durable as the flush policy
+    /// promises: fsynced (with group commit) under `always`, per the interval under
+    /// `interval`, not at all under `os`. The second half of [`append`](Self::append), for
+    /// callers that append with [`append_unsynced`](Self::append_unsynced) and wait apart.
+    pub fn sync_per_policy(&self, end_offset: i64) -> Result<()> {
         let (policy, bytes, every) = {
             let state = self.lock();
             let config = &state.config;
