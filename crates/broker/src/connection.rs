@@ -113,7 +113,7 @@ async fn serve(
                     match start(broker, info, payload).await {
                         Ok(answer) => answers.push_back(answer),
                         Err(close) => {
-                            return finish(&mut writer, &mut output, answers, close).await;
+                            return finish(&mut writer, &mut output, info, answers, close).await;
                         }
                     }
                     continue;
@@ -121,7 +121,7 @@ async fn serve(
                 Ok(None) => {}
                 Err(e) => {
                     let close = Close::Refused(format!("bad frame: {e}"));
-                    return finish(&mut writer, &mut output, answers, close).await;
+                    return finish(&mut writer, &mut output, info, answers, close).await;
                 }
             }
         }
@@ -145,19 +145,19 @@ async fn serve(
                 }
             }
             Event::Read(Ok(0)) if input.is_empty() => {
-                return finish(&mut writer, &mut output, answers, Close::Normal).await;
+                return finish(&mut writer, &mut output, info, answers, Close::Normal).await;
             }
             Event::Read(Ok(0)) => {
                 let close = Close::Refused(format!(
                     "connection closed mid-frame after {} bytes",
                     input.len()
                 ));
-                return finish(&mut writer, &mut output, answers, close).await;
+                return finish(&mut writer, &mut output, info, answers, close).await;
             }
             Event::Read(Ok(_)) => {}
             Event::Read(Err(e)) => return socket_failed("read", &e),
             Event::Stop => {
-                return finish(&mut writer, &mut output, answers, Close::Normal).await;
+                return finish(&mut writer, &mut output, info, answers, Close::Normal).await;
             }
         }
     }
@@ -285,19 +285,12 @@ async fn write(
 async fn finish(
     writer: &mut WriteHalf<'_>,
     output: &mut BytesMut,
+    info: &ConnectionInfo,
     mut answers: FuturesOrdered<Answer>,
     close: Close,
 ) -> Close {
     while let Some(answer) = answers.next().await {
-        let Some((version, correlation_id, api, response)) = answer else {
-            continue;
-        };
-        output.clear();
-        if encode_response(output, version, correlation_id, &response).is_err() {
-            tracing::error!(?api, version, "response does not encode");
-            break;
-        }
-        if writer.write_all(output).await.is_err() {
+        if write(writer, output, info, answer).await.is_err() {
             break;
         }
     }
