@@ -179,48 +179,33 @@ impl Breaker {
     /// Whether a request may go now. Passing an open circuit whose time is up makes it
     /// half-open: this caller is the probe.
     pub fn allow(&mut self, now: Instant) -> Result<(), Refused> {
-        match self.state {
-            BreakerState::Closed { .. } => Ok(()),
+        // When a probe may go: an open circuit's time is up, or a probe was let through so
+        // long ago that its caller must have given up without a result.
+        let (ready_at, open_for, failures) = match self.state {
+            BreakerState::Closed { .. } => return Ok(()),
             BreakerState::Open {
                 until,
                 open_for,
                 failures,
-            } => {
-                if now >= until {
-                    self.state = BreakerState::HalfOpen {
-                        since: now,
-                        open_for,
-                        failures,
-                    };
-                    Ok(())
-                } else {
-                    Err(Refused {
-                        failures,
-                        retry_in: until - now,
-                    })
-                }
-            }
+            } => (until, open_for, failures),
             BreakerState::HalfOpen {
                 since,
                 open_for,
                 failures,
-            } => {
-                let abandoned = since + self.config.max_open_for;
-                if now >= abandoned {
-                    self.state = BreakerState::HalfOpen {
-                        since: now,
-                        open_for,
-                        failures,
-                    };
-                    Ok(())
-                } else {
-                    Err(Refused {
-                        failures,
-                        retry_in: abandoned - now,
-                    })
-                }
-            }
+            } => (since + self.config.max_open_for, open_for, failures),
+        };
+        if now < ready_at {
+            return Err(Refused {
+                failures,
+                retry_in: ready_at - now,
+            });
         }
+        self.state = BreakerState::HalfOpen {
+            since: now,
+            open_for,
+            failures,
+        };
+        Ok(())
     }
 
     /// A request succeeded: the circuit closes.

@@ -147,47 +147,30 @@ pub(crate) fn committed_offsets(
     group: &str,
 ) -> Result<Vec<Committed>> {
     let context = || format!("the committed offsets of group {group}");
+    // The two shapes have their own generated types with the same fields.
+    macro_rules! rows {
+        ($topics:expr) => {
+            $topics
+                .into_iter()
+                .flat_map(|t| {
+                    let name = t.name;
+                    t.partitions.into_iter().map(move |p| {
+                        let row = (p.partition_index, p.committed_offset, p.metadata);
+                        (name.clone(), row.0, row.1, row.2, p.error_code)
+                    })
+                })
+                .collect()
+        };
+    }
     let rows: Vec<(String, i32, i64, Option<String>, i16)> =
         match response.groups.into_iter().find(|g| g.group_id == group) {
             Some(answer) => {
                 Error::check(answer.error_code, context)?;
-                answer
-                    .topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        let name = t.name;
-                        t.partitions.into_iter().map(move |p| {
-                            let (offset, metadata) = (p.committed_offset, p.metadata);
-                            (
-                                name.clone(),
-                                p.partition_index,
-                                offset,
-                                metadata,
-                                p.error_code,
-                            )
-                        })
-                    })
-                    .collect()
+                rows!(answer.topics)
             }
             None => {
                 Error::check(response.error_code, context)?;
-                response
-                    .topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        let name = t.name;
-                        t.partitions.into_iter().map(move |p| {
-                            let (offset, metadata) = (p.committed_offset, p.metadata);
-                            (
-                                name.clone(),
-                                p.partition_index,
-                                offset,
-                                metadata,
-                                p.error_code,
-                            )
-                        })
-                    })
-                    .collect()
+                rows!(response.topics)
             }
         };
     rows.into_iter()
