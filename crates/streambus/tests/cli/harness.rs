@@ -1,14 +1,13 @@
 //! Running the binary for the CLI tests: a command with stdin and a deadline, and a broker
 //! (`streambus serve` on port 0) with helpers that add `--bootstrap` and check the outcome.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::support::{BIN, Launch, Server, poll};
+use super::support::{BIN, Launch, Server, poll, wait_with_output};
 
 /// How long one command may take.
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
@@ -45,40 +44,13 @@ pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)], dir: Option<&Path>) -> 
 
 /// Feeds `stdin`, then waits for the exit and collects the output; kills the process
 /// and fails the test at the deadline.
-pub(crate) fn finish(mut child: Child, stdin: &str, timeout: Duration) -> Ran {
-    let mut input = child.stdin.take().unwrap();
-    let text = stdin.to_owned();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let mut stderr = child.stderr.take().unwrap();
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let status = poll("the command to exit", timeout, || {
-        child.try_wait().ok().flatten()
-    });
-    let status = match status {
-        Ok(status) => status,
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{e}; stdout: {:?}", out.join().unwrap_or_default());
-        }
-    };
-    writer.join().unwrap();
+pub(crate) fn finish(child: Child, stdin: &str, timeout: Duration) -> Ran {
+    let (status, stdout, stderr) =
+        wait_with_output(child, stdin, timeout).unwrap_or_else(|e| panic!("{e}"));
     Ran {
         code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout,
+        stderr,
     }
 }
 

@@ -200,13 +200,46 @@ impl Launch {
 /// command still running at the deadline is killed and reported as an error.
 pub fn run_to_exit(mut command: Command, timeout: Duration) -> Result<(ExitStatus, String)> {
     command.stdin(Stdio::null());
-    let mut child = command.spawn().context("cannot spawn")?;
-    let mut pipe = child.stderr.take().context("no stderr pipe")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
+    let child = command.spawn().context("cannot spawn")?;
+    let (status, _, stderr) = wait_with_output(child, "", timeout)?;
+    Ok((status, strip_ansi(&stderr)))
+}
+
+/// Waits for `child` with a deadline: feeds it `stdin` when its stdin is piped, and collects
+/// whichever of its stdout and stderr are piped. Its exit status, stdout and stderr; a child
+/// still running at the deadline is killed and reported as an error with what it printed.
+pub fn wait_with_output(
+    mut child: Child,
+    stdin: &str,
+    timeout: Duration,
+) -> Result<(ExitStatus, String, String)> {
+    let writer = child.stdin.take().map(|mut input| {
+        let text = stdin.to_owned();
+        std::thread::spawn(move || {
+            let _ = input.write_all(text.as_bytes());
+        })
     });
+    let collect = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = collect(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = collect(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let status = poll("the process to exit", timeout, || {
         child.try_wait().ok().flatten()
     });
@@ -215,12 +248,18 @@ pub fn run_to_exit(mut command: Command, timeout: Duration) -> Result<(ExitStatu
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            let text = reader.join().unwrap_or_default();
-            bail!("{e}; stderr:\n{}", strip_ansi(&text));
+            let (out, err) = (
+                out.join().unwrap_or_default(),
+                err.join().unwrap_or_default(),
+            );
+            bail!("{e}; stdout: {out:?}; stderr:\n{}", strip_ansi(&err));
         }
     };
-    let text = reader.join().unwrap_or_default();
-    Ok((status, strip_ansi(&text)))
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    let out = out.join().unwrap_or_default();
+    Ok((status, out, err.join().unwrap_or_default()))
 }
 
 /// A running `streambus serve`; killed and reaped on drop unless it already exited.
