@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::future::{Either, Ready, ready};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use streambus_protocol::frame::{self, FrameStatus};
 use streambus_protocol::{ApiKey, RequestHeader, Response, decode_request, encode_response};
@@ -31,7 +32,7 @@ use tracing::field::Empty;
 
 use crate::Broker;
 use crate::context::{ConnectionInfo, RequestContext};
-use crate::dispatch;
+use crate::dispatch::{self, InOrder};
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 << 10;
@@ -90,9 +91,13 @@ pub(crate) async fn run(
     let _ = stream.shutdown().await;
 }
 
-/// A request's answer on its way: its version, correlation id and API with the response,
-/// or `None` when it gets none (Produce with acks=0).
-type Answer = Pin<Box<dyn Future<Output = Option<(i16, i32, ApiKey, Response)>> + Send>>;
+/// A request's answer: its version, correlation id and API with the response, or `None`
+/// when it gets none (Produce with acks=0).
+type Reply = Option<(i16, i32, ApiKey, Response)>;
+
+/// A request's answer on its way: ready (most APIs, no allocation), or a Produce waiting for
+/// its commit.
+type Answer = Either<Ready<Reply>, Pin<Box<dyn Future<Output = Reply> + Send>>>;
 
 async fn serve(
     stream: &mut TcpStream,
@@ -165,7 +170,7 @@ async fn serve(
 
 /// What a connection waited for.
 enum Event {
-    Answer(Option<(i16, i32, ApiKey, Response)>),
+    Answer(Reply),
     Read(std::io::Result<usize>),
     Stop,
 }
@@ -203,7 +208,7 @@ async fn start(
     let correlation_id = header.correlation_id;
     if !dispatch::supports(api, header.api_version) {
         return match dispatch::unsupported_version(api, header.api_version) {
-            Some((version, response)) => Ok(Box::pin(std::future::ready(Some((
+            Some((version, response)) => Ok(Either::Left(ready(Some((
                 version,
                 correlation_id,
                 api,
@@ -245,16 +250,21 @@ async fn start(
         dispatch::continue_trace(&span, &request);
     }
     let version = header.api_version;
-    let rest = dispatch::handle_in_order(broker, &ctx, request)
+    let answered = dispatch::handle_in_order(broker, &ctx, request)
         .instrument(span.clone())
         .await;
-    Ok(Box::pin(
-        async move {
-            let response = rest.await?;
-            Some((version, correlation_id, api, response))
+    Ok(match answered {
+        InOrder::Ready(response) => {
+            Either::Left(ready(response.map(|r| (version, correlation_id, api, r))))
         }
-        .instrument(span),
-    ))
+        InOrder::Committing(committing) => Either::Right(Box::pin(
+            async move {
+                let response = committing.await?;
+                Some((version, correlation_id, api, response))
+            }
+            .instrument(span),
+        )),
+    })
 }
 
 /// Writes one answer. `Err` closes the connection.
@@ -262,7 +272,7 @@ async fn write(
     writer: &mut WriteHalf<'_>,
     output: &mut BytesMut,
     info: &ConnectionInfo,
-    answer: Option<(i16, i32, ApiKey, Response)>,
+    answer: Reply,
 ) -> Result<(), Close> {
     let Some((version, correlation_id, api, response)) = answer else {
         return Ok(());

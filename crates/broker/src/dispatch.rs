@@ -79,21 +79,28 @@ pub(crate) async fn handle(
     response
 }
 
+/// What a connection gets from [`handle_in_order`].
+pub(crate) enum InOrder {
+    /// The answer (`None`: no response is sent).
+    Ready(Option<Response>),
+    /// A Produce whose appends are done: its answer once they are committed.
+    Committing(Pin<Box<dyn Future<Output = Option<Response>> + Send>>),
+}
+
 /// Runs the handler of `request` as far as the connection must wait before it reads its
-/// next request, and returns the rest: for Produce, the wait for its appends to be
-/// committed; for every other API, nothing (the answer is ready). Counted in the metrics
-/// when the answer is ready.
+/// next request: all of it for every API but Produce, whose wait for its appends to be
+/// committed is returned. Counted in the metrics when the answer is ready.
 pub(crate) async fn handle_in_order(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: Request,
-) -> Pin<Box<dyn Future<Output = Option<Response>> + Send>> {
+) -> InOrder {
     match request {
         Request::Produce(produce) => {
             let started = std::time::Instant::now();
             let committing = handlers::produce::append_all(broker, ctx, produce).await;
             let broker = Arc::clone(broker);
-            Box::pin(async move {
+            InOrder::Committing(Box::pin(async move {
                 let response = committing.await.map(Response::Produce);
                 broker.metrics.record_request(
                     ApiKey::Produce,
@@ -101,9 +108,9 @@ pub(crate) async fn handle_in_order(
                     response.as_ref(),
                 );
                 response
-            })
+            }))
         }
-        other => Box::pin(std::future::ready(handle(broker, ctx, other).await)),
+        other => InOrder::Ready(handle(broker, ctx, other).await),
     }
 }
 
