@@ -1,8 +1,11 @@
 //! The errors of this crate: records the image refuses ([`ApplyError`]), commits that fail
-//! ([`CommitError`]) and failures of the durable log itself ([`MetadataError`]).
+//! ([`CommitError`]), failures of the durable log itself ([`MetadataError`]) and refused
+//! settings ([`ConfigError`], [`QuorumConfigError`]).
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use thiserror::Error;
 use uuid::Uuid;
@@ -161,6 +164,32 @@ pub enum CommitError {
     /// The log could not persist the batch.
     #[error(transparent)]
     Log(#[from] MetadataError),
+    /// No leader of the metadata quorum was known, or none answered, within the commit
+    /// timeout. Nothing was committed.
+    #[error("no metadata quorum leader within {waited:?}")]
+    NoLeader {
+        /// How long the commit waited.
+        waited: Duration,
+    },
+    /// The batch was handed to the quorum but no answer came back in time (the leader
+    /// stopped or the network failed): it may or may not be committed. Read the image
+    /// before retrying.
+    #[error(
+        "no answer from metadata quorum leader {leader}: the batch may or may not be committed"
+    )]
+    OutcomeUnknown {
+        /// The node the batch was handed to.
+        leader: u64,
+    },
+    /// The leader refused the batch at apply time, but this node could not recover the
+    /// typed refusal (it caught up by snapshot); `message` is the leader's text of it.
+    #[error("the batch at offset {offset} was refused: {message}")]
+    RejectedByLeader {
+        /// The Raft log index of the refused batch.
+        offset: u64,
+        /// The refusal as the leader reported it.
+        message: String,
+    },
 }
 
 /// A failure of the durable metadata log.
@@ -208,6 +237,24 @@ pub enum MetadataError {
         /// The metadata directory.
         path: PathBuf,
     },
+    /// A quorum config was refused.
+    #[error(transparent)]
+    QuorumConfig(#[from] QuorumConfigError),
+    /// The quorum's listener could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// The voter address of this node.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The Raft quorum failed (could not start, or stopped on a fatal error).
+    #[error("metadata quorum: {reason}")]
+    Raft {
+        /// What went wrong.
+        reason: String,
+    },
     /// An earlier write or fsync failed, so what is on disk is unknown; the log refuses
     /// commits until it is reopened, which recovers it.
     #[error("metadata log {path} is fenced after a failed write")]
@@ -228,6 +275,55 @@ pub enum ConfigError {
         name: &'static str,
         /// What is wrong.
         reason: &'static str,
+    },
+}
+
+/// A refused [`QuorumConfig`](crate::QuorumConfig) or voter list.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum QuorumConfigError {
+    /// The voter list is empty.
+    #[error("the voter list is empty")]
+    NoVoters,
+    /// A voter entry that does not parse as `<id>@<ip>:<port>`.
+    #[error("voter {entry:?}: {reason}")]
+    VoterSyntax {
+        /// The entry as written.
+        entry: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Two voters with the same node id.
+    #[error("node id {node_id} appears twice among the voters")]
+    DuplicateId {
+        /// The id.
+        node_id: u64,
+    },
+    /// Two voters with the same address.
+    #[error("address {addr} appears twice among the voters")]
+    DuplicateAddr {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// This node is not one of the voters.
+    #[error("node {node_id} is not among the voters")]
+    NotAVoter {
+        /// This node's id.
+        node_id: u64,
+    },
+    /// A setting out of range.
+    #[error("invalid quorum config {name}: {reason}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// openraft refused the settings derived from the config.
+    #[error("raft refused the quorum config: {reason}")]
+    Raft {
+        /// openraft's reason.
+        reason: String,
     },
 }
 
