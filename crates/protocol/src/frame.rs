@@ -73,6 +73,29 @@ pub fn split(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>, Frame
     }
 }
 
+/// Appends one frame to `out` whose payload `encode` writes in place: a size placeholder is
+/// put first and filled in afterwards, so the payload is never copied. If `encode` fails, or
+/// the payload does not fit a frame, `out` is left as it was.
+pub fn write_with<E>(
+    out: &mut BytesMut,
+    encode: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    too_long: impl FnOnce(usize) -> E,
+) -> Result<(), E> {
+    let start = out.len();
+    out.put_i32(0);
+    if let Err(e) = encode(out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let len = out.len() - start - 4;
+    let Ok(size) = i32::try_from(len) else {
+        out.truncate(start);
+        return Err(too_long(len));
+    };
+    out[start..start + 4].copy_from_slice(&size.to_be_bytes());
+    Ok(())
+}
+
 /// Appends `payload` to `out` as one frame.
 pub fn write(out: &mut BytesMut, payload: &[u8]) -> Result<(), FrameError> {
     let size = i32::try_from(payload.len()).map_err(|_| FrameError::TooLarge {

@@ -62,13 +62,17 @@ pub fn encode_request(
     header: &RequestHeader,
     request: &Request,
 ) -> Result<(), EncodeError> {
-    let mut payload = bytes::BytesMut::new();
-    header.encode(
-        &mut payload,
-        header::request_header_version(header.api_key, header.api_version),
-    )?;
-    request.encode(&mut payload, header.api_version)?;
-    frame::write(out, &payload).map_err(|_| EncodeError::BytesTooLong { len: payload.len() })
+    frame::write_with(
+        out,
+        |payload| {
+            header.encode(
+                payload,
+                header::request_header_version(header.api_key, header.api_version),
+            )?;
+            request.encode(payload, header.api_version)
+        },
+        |len| EncodeError::BytesTooLong { len },
+    )
 }
 
 /// Appends a whole response frame: size prefix, header (at the version the request's API and
@@ -80,13 +84,17 @@ pub fn encode_response(
     response: &Response,
 ) -> Result<(), EncodeError> {
     let api_key = response.api_key() as i16;
-    let mut payload = bytes::BytesMut::new();
-    ResponseHeader { correlation_id }.encode(
-        &mut payload,
-        header::response_header_version(api_key, api_version),
-    );
-    response.encode(&mut payload, api_version)?;
-    frame::write(out, &payload).map_err(|_| EncodeError::BytesTooLong { len: payload.len() })
+    frame::write_with(
+        out,
+        |payload| {
+            ResponseHeader { correlation_id }.encode(
+                payload,
+                header::response_header_version(api_key, api_version),
+            );
+            response.encode(payload, api_version)
+        },
+        |len| EncodeError::BytesTooLong { len },
+    )
 }
 
 /// Decodes a response frame's payload (without the size prefix) for a request of `api` at

@@ -189,6 +189,39 @@ fn frames_split_without_copying_and_round_trip() {
 }
 
 #[test]
+fn frames_written_in_place_match_copied_ones_and_failures_leave_nothing() {
+    let mut copied = BytesMut::new();
+    frame::write(&mut copied, b"hello").unwrap();
+    let mut in_place = BytesMut::from(&b"before"[..]);
+    frame::write_with(
+        &mut in_place,
+        |out| -> Result<(), ()> {
+            out.extend_from_slice(b"hello");
+            Ok(())
+        },
+        |_| (),
+    )
+    .unwrap();
+    assert_eq!(&in_place[..6], b"before");
+    assert_eq!(&in_place[6..], &copied[..]);
+
+    let failed = frame::write_with(
+        &mut in_place,
+        |out| {
+            out.extend_from_slice(b"half a payload");
+            Err("refused")
+        },
+        |_| "too long",
+    );
+    assert_eq!(failed, Err("refused"));
+    assert_eq!(
+        &in_place[6..],
+        &copied[..],
+        "a failed payload is taken back"
+    );
+}
+
+#[test]
 fn error_codes_match_the_other_implementation() {
     assert_eq!(ErrorCode::from_code(0), Some(ErrorCode::None));
     assert_eq!(ErrorCode::UnsupportedVersion.code(), 35);
