@@ -37,6 +37,11 @@ use crate::dispatch::{self, InOrder};
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 << 10;
 
+/// Output buffer capacity a connection keeps between answers. The buffer is reused, so most
+/// answers allocate nothing; one that needed more (a large fetch) gives its memory back once
+/// written, so an idle connection holds at most this much.
+const KEEP_OUTPUT_BYTES: usize = 1 << 20;
+
 /// Requests of one connection whose answers may be on their way at once: Produce requests
 /// waiting for their commit (the next requests are read and started meanwhile). Kafka
 /// clients keep at most five in flight by default.
@@ -284,10 +289,19 @@ async fn write(
             "internal error encoding the {api:?} response"
         )));
     }
-    writer
+    let written = writer
         .write_all(output)
         .await
-        .map_err(|e| socket_failed("write", &e))
+        .map_err(|e| socket_failed("write", &e));
+    release_if_large(output);
+    written
+}
+
+/// Drops the output buffer's memory if an answer grew it past [`KEEP_OUTPUT_BYTES`].
+fn release_if_large(output: &mut BytesMut) {
+    if output.capacity() > KEEP_OUTPUT_BYTES {
+        *output = BytesMut::new();
+    }
 }
 
 /// Writes the answers still on their way (the requests already started finish, as before a
@@ -324,5 +338,20 @@ fn describe_for_export(span: &tracing::Span, api: ApiKey) {
     };
     if let Some(operation_type) = operation_type {
         span.record("messaging.operation.type", operation_type);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_buffer_keeps_small_capacity_and_gives_back_large() {
+        let mut output = BytesMut::with_capacity(KEEP_OUTPUT_BYTES);
+        release_if_large(&mut output);
+        assert_eq!(output.capacity(), KEEP_OUTPUT_BYTES);
+        output.reserve(KEEP_OUTPUT_BYTES + 1);
+        release_if_large(&mut output);
+        assert_eq!(output.capacity(), 0);
     }
 }
