@@ -126,7 +126,8 @@ impl FaultProxy {
         self.counters.accepted.load(Ordering::Relaxed)
     }
 
-    /// Bytes forwarded so far, both directions together.
+    /// Bytes forwarded so far, both directions together (counted as they are taken to be
+    /// passed on).
     pub fn forwarded_bytes(&self) -> u64 {
         self.counters.forwarded_bytes.load(Ordering::Relaxed)
     }
@@ -208,10 +209,11 @@ async fn pump(
             read = from.read(&mut buf) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
+                    // Counted first, so that whoever has received bytes sees them counted.
+                    counters.forwarded_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     if to.write_all(&buf[..n]).await.is_err() {
                         return;
                     }
-                    counters.forwarded_bytes.fetch_add(n as u64, Ordering::Relaxed);
                 }
             },
             changed = link.changed() => {
