@@ -45,6 +45,9 @@ pub struct BrokerConfig {
     /// `otel.kind`, messaging attributes), and a Produce request continues the trace of the
     /// W3C `traceparent` header of its first record. Off, neither costs anything.
     pub trace_context: bool,
+    /// The metadata quorum this broker is a node of (`--voters`); `None` runs the
+    /// single-node metadata log.
+    pub quorum: Option<crate::QuorumSettings>,
 }
 
 /// A host and port as clients should reach the broker.
@@ -122,6 +125,7 @@ impl BrokerConfig {
             offsets_topic_num_partitions: DEFAULT_OFFSETS_PARTITIONS,
             metrics_enabled: true,
             trace_context: false,
+            quorum: None,
         }
     }
 

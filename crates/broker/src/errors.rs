@@ -31,14 +31,6 @@ impl KafkaError {
             Err(e) => (e.code.code(), e.message),
         }
     }
-
-    /// A code alone.
-    pub fn code(code: ErrorCode) -> Self {
-        KafkaError {
-            code,
-            message: None,
-        }
-    }
 }
 
 impl From<&BatchError> for KafkaError {

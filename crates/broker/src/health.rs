@@ -33,7 +33,9 @@ pub struct ComponentHealth {
 
 impl Broker {
     /// The error for a partition this broker does not serve: KAFKA_STORAGE_ERROR if its log
-    /// is damaged (clients retry elsewhere or report it), else UNKNOWN_TOPIC_OR_PARTITION.
+    /// is damaged (clients retry elsewhere or report it), NOT_LEADER_OR_FOLLOWER if another
+    /// node leads it (clients refresh their metadata and go there), LEADER_NOT_AVAILABLE if
+    /// none does, else UNKNOWN_TOPIC_OR_PARTITION.
     pub(crate) fn not_hosted(&self, tp: &TopicPartition) -> KafkaError {
         if self.damaged.contains(tp) {
             KafkaError::new(
@@ -41,10 +43,23 @@ impl Broker {
                 format!("the log of {tp} is damaged and not served"),
             )
         } else {
-            KafkaError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("{tp} does not exist"),
-            )
+            match self
+                .image()
+                .partition(&tp.topic, tp.partition)
+                .map(|p| p.leader)
+            {
+                Some(leader) if leader < 0 => {
+                    KafkaError::new(ErrorCode::LeaderNotAvailable, format!("{tp} has no leader"))
+                }
+                Some(leader) if leader != self.config.node_id => KafkaError::new(
+                    ErrorCode::NotLeaderOrFollower,
+                    format!("{tp} is led by node {leader}"),
+                ),
+                _ => KafkaError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("{tp} does not exist"),
+                ),
+            }
         }
     }
 
@@ -70,19 +85,49 @@ impl Broker {
                 ),
             }
         };
-        let metadata = ComponentHealth {
-            name: "metadata",
-            status: HealthStatus::Healthy,
-            detail: format!(
-                "{} topics, {} brokers",
-                image.topics().count(),
-                image.brokers().len()
-            ),
+        let held = format!(
+            "{} topics, {} brokers",
+            image.topics().count(),
+            image.brokers().len()
+        );
+        let metadata = match self.quorum_status() {
+            None => ComponentHealth {
+                name: "metadata",
+                status: HealthStatus::Healthy,
+                detail: held,
+            },
+            Some(quorum) => ComponentHealth {
+                name: "metadata",
+                status: if quorum.leader.is_some() {
+                    HealthStatus::Healthy
+                } else {
+                    HealthStatus::Degraded
+                },
+                detail: format!(
+                    "{held}; quorum {}, term {}, this node {:?}, applied {}",
+                    quorum.leader.map_or_else(
+                        || "has no leader".to_string(),
+                        |l| format!("led by node {l}")
+                    ),
+                    quorum.term,
+                    quorum.role,
+                    quorum.last_applied
+                ),
+            },
         };
-        let offsets_partitions = image.topic(OFFSETS_TOPIC).map_or(0, |t| t.partitions.len());
-        let unloaded = (0..offsets_partitions)
+        // The partitions this node should serve; on a quorum, the others lead the rest.
+        let offsets: Vec<i32> = image.topic(OFFSETS_TOPIC).map_or_else(Vec::new, |t| {
+            t.partitions
+                .iter()
+                .filter(|p| p.leader == self.config.node_id)
+                .map(|p| p.partition)
+                .collect()
+        });
+        let offsets_partitions = offsets.len();
+        let unloaded = offsets
+            .iter()
             .filter(|p| {
-                let tp = TopicPartition::new(OFFSETS_TOPIC, *p as i32);
+                let tp = TopicPartition::new(OFFSETS_TOPIC, **p);
                 self.replicas.partition(&tp).is_none()
             })
             .count();
@@ -109,6 +154,7 @@ impl Broker {
 mod tests {
     use super::*;
     use crate::handlers::testing;
+    use streambus_metadata::MetadataRecord;
 
     #[tokio::test]
     async fn a_fresh_broker_is_healthy_and_says_what_it_holds() {
@@ -123,6 +169,52 @@ mod tests {
         );
         assert_eq!(health[0].detail, "3 partitions served");
         assert_eq!(health[1].detail, "1 topics, 1 brokers");
+    }
+
+    #[tokio::test]
+    async fn a_partition_led_elsewhere_is_not_led_here_and_one_without_a_leader_is_unavailable() {
+        let (_dir, broker) = testing::broker();
+        let id = streambus_metadata::Uuid::from_u128(7);
+        let partition = |partition, leader| MetadataRecord::Partition {
+            topic_id: id,
+            partition,
+            replicas: vec![2],
+            isr: vec![2],
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        broker
+            .commit(vec![
+                MetadataRecord::RegisterBroker {
+                    node_id: 2,
+                    host: "127.0.0.2".into(),
+                    port: 9092,
+                    rack: None,
+                },
+                MetadataRecord::Topic {
+                    name: "elsewhere".into(),
+                    topic_id: id,
+                },
+                partition(0, 2),
+                partition(1, -1),
+            ])
+            .unwrap();
+        broker.host_partitions().unwrap();
+        let error = |p| broker.not_hosted(&TopicPartition::new("elsewhere", p));
+        assert_eq!(error(0).code, ErrorCode::NotLeaderOrFollower);
+        assert_eq!(
+            error(0).message.as_deref(),
+            Some("elsewhere-0 is led by node 2")
+        );
+        assert_eq!(error(1).code, ErrorCode::LeaderNotAvailable);
+        assert_eq!(error(2).code, ErrorCode::UnknownTopicOrPartition);
+        assert!(
+            broker.replicas.partitions().is_empty(),
+            "node 1 hosts none of them"
+        );
+        let groups = &broker.health()[2];
+        assert_eq!(groups.status, HealthStatus::Healthy, "{groups:?}");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! `replication` crate's `ReplicaManager` and cluster state through the `metadata` crate.
 //! The broker holds no storage logic of its own.
 
+mod cluster_metadata;
 mod config;
 mod connection;
 mod context;
@@ -22,14 +23,15 @@ mod startup;
 mod topic_config;
 mod topics;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use streambus_coordinator::GroupCoordinator;
-use streambus_metadata::{LocalMetadataLog, MetadataImage, MetadataLog, MetadataRecord};
+use streambus_metadata::{ApplyError, CommitError, MetadataImage, MetadataRecord};
 use streambus_replication::ReplicaManager;
 use streambus_storage::MaintenanceHandle;
 
+pub use cluster_metadata::QuorumSettings;
 pub use config::{AdvertisedAddr, BrokerConfig, ConfigError};
 pub use context::{ConnectionInfo, RequestContext};
 pub use groups::PartitionLag;
@@ -37,6 +39,7 @@ pub use health::{ComponentHealth, HealthStatus};
 pub use metrics::{BrokerMetrics, PER_PARTITION_LIMIT};
 pub use server::serve;
 pub use startup::BrokerError;
+pub use streambus_metadata::{QuorumRole, QuorumStatus, Voter};
 
 /// Producer ids a broker takes from the metadata at a time.
 const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -45,7 +48,7 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 pub struct Broker {
     config: BrokerConfig,
     cluster_id: String,
-    metadata: LocalMetadataLog,
+    metadata: cluster_metadata::ClusterMetadata,
     replicas: ReplicaManager,
     next_connection_id: AtomicU64,
     /// Producer ids left in the block this broker holds: `(next, end)`.
@@ -60,6 +63,13 @@ pub struct Broker {
     metrics: BrokerMetrics,
     /// Partition logs that could not be opened at start, and are not served.
     damaged: Vec<streambus_storage::TopicPartition>,
+    /// Serialises changes to the hosted partitions: a quorum node's follower thread and
+    /// this node's own topic commands both make them.
+    hosting: Mutex<()>,
+    /// Set by `close`, so that background threads stop.
+    closing: AtomicBool,
+    /// The metadata follower thread of a quorum node.
+    follower: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Broker {
@@ -76,6 +86,20 @@ impl Broker {
     /// The current metadata image.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.metadata.image()
+    }
+
+    /// The metadata quorum as this node sees it; `None` on a single node.
+    pub fn quorum_status(&self) -> Option<QuorumStatus> {
+        self.metadata.quorum_status()
+    }
+
+    /// The node clients are told is the controller.
+    pub fn controller_id(&self) -> i32 {
+        self.metadata.controller_id(self.config.node_id)
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// The partitions this broker hosts.
@@ -128,12 +152,7 @@ impl Broker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if ids.0 >= ids.1 {
-            let first = self.metadata.image().next_producer_id();
-            self.commit(vec![MetadataRecord::ProducerIds {
-                node_id: self.config.node_id,
-                first_producer_id: first,
-                block_size: PRODUCER_ID_BLOCK,
-            }])?;
+            let first = self.take_producer_id_block()?;
             *ids = (first, first.saturating_add(PRODUCER_ID_BLOCK));
             tracing::debug!(
                 first,
@@ -144,6 +163,41 @@ impl Broker {
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
+    }
+
+    /// Commits the next block of producer ids to this node and returns its first id. On a
+    /// quorum another node may take the same block first, or this node's image may not yet
+    /// show the last block taken; the refused commit is then retried on a newer image.
+    fn take_producer_id_block(&self) -> Result<i64, errors::KafkaError> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let image = self.metadata.image();
+            let first = image.next_producer_id();
+            let block = vec![MetadataRecord::ProducerIds {
+                node_id: self.config.node_id,
+                first_producer_id: first,
+                block_size: PRODUCER_ID_BLOCK,
+            }];
+            match self.metadata.commit_from_task(block) {
+                Ok(_) => return Ok(first),
+                Err(CommitError::Rejected {
+                    source: ApplyError::ProducerIdBlockMismatch { .. },
+                    ..
+                }) if attempt < ATTEMPTS => {
+                    self.metadata
+                        .wait_for_offset(image.offset() + 1, std::time::Duration::from_millis(100));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "metadata commit failed");
+                    return Err(errors::KafkaError::new(
+                        streambus_protocol::ErrorCode::UnknownServerError,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
     }
 
     fn lock_fetch_sessions(&self) -> std::sync::MutexGuard<'_, fetch_session::FetchSessions> {

@@ -6,22 +6,19 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use streambus_coordinator::GroupCoordinator;
-use streambus_metadata::{
-    LocalMetadataLog, MetadataConfig, MetadataError, MetadataLog, MetadataRecord,
-};
+use streambus_metadata::{MetadataError, MetadataRecord};
 use streambus_replication::{ReplicaManager, ReplicationError};
 use streambus_storage::{LogManager, LogManagerConfig, StorageError, TopicPartition};
 use thiserror::Error;
 
+use crate::cluster_metadata::{self, ClusterMetadata};
 use crate::config::{BrokerConfig, ConfigError};
 use crate::{Broker, topic_config};
 
-/// The metadata log's directory inside the data directory.
-const METADATA_DIR: &str = "__cluster_metadata";
 /// Identity of the data directory.
 const META_PROPERTIES: &str = "meta.properties";
 
@@ -70,7 +67,7 @@ impl Broker {
         for (tp, error) in &report.failed {
             tracing::error!(partition = %tp, %error, "partition log is damaged and will not be served");
         }
-        let metadata = LocalMetadataLog::open(&dir.join(METADATA_DIR), MetadataConfig::default())?;
+        let metadata = ClusterMetadata::open(&config)?;
         let broker = Arc::new(Broker {
             cluster_id,
             metadata,
@@ -86,11 +83,18 @@ impl Broker {
             ),
             metrics: crate::BrokerMetrics::new(config.metrics_enabled),
             damaged: report.failed.iter().map(|(tp, _)| tp.clone()).collect(),
+            hosting: Mutex::new(()),
+            closing: AtomicBool::new(false),
+            follower: Mutex::new(None),
             config,
         });
         broker.register()?;
         broker.host_partitions()?;
         broker.load_groups()?;
+        *broker
+            .follower
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = cluster_metadata::spawn_follower(&broker);
         let handle = broker.replicas.logs().spawn_maintenance(
             broker.config.flush_check_interval,
             broker.config.retention_check_interval,
@@ -104,6 +108,18 @@ impl Broker {
 
     /// Stops background work and closes every log and the metadata log cleanly.
     pub fn close(&self) -> Result<(), BrokerError> {
+        self.closing.store(true, Ordering::Release);
+        let follower = self
+            .follower
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(follower) = follower {
+            // The follower may itself hold the last reference and be the one closing.
+            if follower.thread().id() != std::thread::current().id() {
+                let _ = follower.join();
+            }
+        }
         self.groups.shutdown();
         self.maintenance
             .lock()
@@ -128,8 +144,13 @@ impl Broker {
             port: addr.port,
             rack: None,
         };
+        let patience = self
+            .config
+            .quorum
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, |q| q.join_timeout);
         self.metadata
-            .commit(vec![record])
+            .commit_patiently(vec![record], patience)
             .map_err(|e| BrokerError::Registration(e.to_string()))?;
         Ok(())
     }
@@ -138,6 +159,7 @@ impl Broker {
     /// rest. Logs on disk that no topic claims are left alone and reported: they may be data
     /// whose metadata was lost, which only an operator should delete.
     pub(crate) fn host_partitions(&self) -> Result<(), BrokerError> {
+        let _hosting = self.hosting.lock().unwrap_or_else(PoisonError::into_inner);
         let image = self.metadata.image();
         let mut wanted = HashSet::new();
         for topic in image.topics() {

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use streambus_coordinator::OFFSETS_TOPIC;
-use streambus_metadata::{ConfigResource, MetadataLog, MetadataRecord};
+use streambus_metadata::{ConfigResource, MetadataRecord};
 use streambus_protocol::ErrorCode;
 use streambus_storage::{TopicPartition, is_legal_topic_name};
 use uuid::Uuid;
@@ -146,6 +146,15 @@ impl Broker {
                 ),
             ));
         }
+        if replication_factor > 1 {
+            // Followers are not served yet: a second replica would be a promise not kept.
+            return Err(invalid(
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "replication factor {replication_factor} is not available: partitions have a single replica for now"
+                ),
+            ));
+        }
         let mut configs = BTreeMap::new();
         for (name, value) in &spec.configs {
             let Some(value) = value else {
@@ -168,8 +177,20 @@ impl Broker {
         if validate_only {
             return Ok(created);
         }
-        let mut records =
-            MetadataRecord::topic_with_partitions(&spec.name, id, partitions, self.config.node_id);
+        let leaders = if spec.assignments.is_empty() {
+            spread_leaders(&image, &spec.name, 0..partitions)
+        } else {
+            let mut sorted = spec.assignments.clone();
+            sorted.sort_by_key(|(p, _)| *p);
+            sorted.iter().map(|(_, replicas)| replicas[0]).collect()
+        };
+        let mut records = vec![MetadataRecord::Topic {
+            name: spec.name.clone(),
+            topic_id: id,
+        }];
+        records.extend(leaders.iter().zip(0..).map(|(leader, partition)| {
+            MetadataRecord::single_replica_partition(id, partition, *leader)
+        }));
         records.extend(
             configs
                 .into_iter()
@@ -287,9 +308,11 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let records = (current..count)
-            .map(|partition| {
-                MetadataRecord::single_replica_partition(topic.id, partition, self.config.node_id)
+        let records = spread_leaders(&image, name, current..count)
+            .into_iter()
+            .zip(current..)
+            .map(|(leader, partition)| {
+                MetadataRecord::single_replica_partition(topic.id, partition, leader)
             })
             .collect();
         self.commit(records)?;
@@ -333,11 +356,34 @@ impl Broker {
 
     /// Commits metadata records; a refusal or failure becomes the client's error.
     pub(crate) fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, KafkaError> {
-        self.metadata.commit(records).map_err(|e| {
+        self.metadata.commit_from_task(records).map_err(|e| {
             tracing::error!(error = %e, "metadata commit failed");
             invalid(ErrorCode::UnknownServerError, e.to_string())
         })
     }
+}
+
+/// The leader of each partition in `partitions` of topic `name`: the registered brokers in
+/// id order, round-robin, starting at a broker picked by the topic's name (so that topics
+/// do not all start on the lowest id, and the same name always places the same way).
+fn spread_leaders(
+    image: &streambus_metadata::MetadataImage,
+    name: &str,
+    partitions: std::ops::Range<i32>,
+) -> Vec<i32> {
+    let mut brokers: Vec<i32> = image.brokers().map(|b| b.node_id).collect();
+    brokers.sort_unstable();
+    if brokers.is_empty() {
+        return partitions.map(|_| -1).collect();
+    }
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let start = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let n = brokers.len() as u64;
+    partitions
+        .map(|p| brokers[((start % n + p as u64) % n) as usize])
+        .collect()
 }
 
 /// The config records that turn a topic's overrides `current` into `wanted`: a set for each

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Deserialize;
-use streambus_broker::{AdvertisedAddr, BrokerConfig};
+use streambus_broker::{AdvertisedAddr, BrokerConfig, QuorumSettings, Voter};
 
 /// Flags of `streambus serve`; all optional so that the file and environment can fill in.
 #[derive(Debug, Default, Args)]
@@ -54,6 +54,13 @@ pub struct ServeArgs {
     /// (`http://HOST:PORT`; spans are posted to its /v1/traces) [default: off]
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// The metadata quorum's voters, the same on every node: `ID@IP:PORT,...`, this node's
+    /// id among them [default: none: a single node with local metadata]
+    #[arg(long, value_name = "VOTERS")]
+    pub voters: Option<String>,
+    /// Where this node's quorum listener binds, if not at its own address in --voters
+    #[arg(long, value_name = "IP:PORT")]
+    pub controller_addr: Option<SocketAddr>,
 }
 
 /// How log lines are written.
@@ -175,6 +182,8 @@ pub struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<LogLevel>,
     otlp_endpoint: Option<String>,
+    voters: Option<String>,
+    controller_addr: Option<SocketAddr>,
     /// Topic config defaults, by Kafka name.
     #[serde(default)]
     log: BTreeMap<String, toml::Value>,
@@ -305,6 +314,18 @@ impl ServeConfig {
             .or(env_parsed("NODE_ID")?)
             .unwrap_or(1);
         broker.trace_context = trace_context;
+        let voters = args.voters.or(file.voters.clone()).or(env("VOTERS"));
+        if let Some(voters) = voters {
+            let voters = Voter::parse_list(&voters).context("invalid voters")?;
+            let mut quorum = QuorumSettings::new(voters);
+            quorum.controller_addr = args
+                .controller_addr
+                .or(file.controller_addr)
+                .or(env_parsed("CONTROLLER_ADDR")?);
+            broker.quorum = Some(quorum);
+        } else if args.controller_addr.is_some() || file.controller_addr.is_some() {
+            bail!("a controller address needs voters (--voters)");
+        }
         broker.auto_create_topics = args.auto_create_topics
             || file
                 .auto_create_topics

@@ -55,7 +55,7 @@ async fn delete(
     };
     let tp = TopicPartition::new(topic, index);
     let Some(partition) = broker.replicas.partition(&tp) else {
-        return fail(KafkaError::code(ErrorCode::UnknownTopicOrPartition));
+        return fail(broker.not_hosted(&tp));
     };
     match partition.delete_records_before(request.offset).await {
         Ok(low_watermark) => {

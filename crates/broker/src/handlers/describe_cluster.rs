@@ -56,7 +56,7 @@ pub(crate) async fn handle(
             rack: b.rack.clone(),
         })
         .collect();
-    let node = broker.config.node_id;
+    let node = broker.controller_id();
     // As Kafka: a controller the client cannot find among the brokers is reported as -1.
     let controller_id = if brokers.iter().any(|b| b.broker_id == node) {
         node

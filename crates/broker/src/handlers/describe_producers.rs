@@ -40,10 +40,11 @@ pub(crate) async fn handle(
 fn describe(broker: &Broker, topic: &str, index: i32) -> PartitionResponse {
     let tp = TopicPartition::new(topic, index);
     let Some(partition) = broker.replicas.partition(&tp) else {
+        let error = broker.not_hosted(&tp);
         return PartitionResponse {
             partition_index: index,
-            error_code: ErrorCode::UnknownTopicOrPartition.code(),
-            error_message: Some(format!("{tp} does not exist")),
+            error_code: error.code.code(),
+            error_message: error.message,
             active_producers: Vec::new(),
         };
     };

@@ -54,7 +54,7 @@ pub(crate) async fn handle(
             })
             .collect(),
         cluster_id: Some(broker.cluster_id.clone()),
-        controller_id: broker.config.node_id,
+        controller_id: broker.controller_id(),
         topics,
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
             operations::ALL_CLUSTER

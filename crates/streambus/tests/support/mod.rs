@@ -124,34 +124,7 @@ impl Launch {
     /// Starts the binary and waits for its "streambus is serving" line.
     pub fn start(&self) -> Result<Server> {
         let mut server = self.spawn()?;
-        let serving = poll("the startup line", START_TIMEOUT, || {
-            if let Some(line) = server
-                .stderr()
-                .lines()
-                .find(|l| l.contains("streambus is serving"))
-            {
-                return Some(Ok(line.to_string()));
-            }
-            match server.child.try_wait() {
-                Ok(Some(status)) => Some(Err(status)),
-                _ => None,
-            }
-        });
-        let line = match serving {
-            Ok(Ok(line)) => line,
-            Ok(Err(status)) => {
-                server.exited = Some(status);
-                server.join_reader();
-                bail!("streambus exited with {status}:\n{}", server.stderr());
-            }
-            Err(e) => bail!("{e}; stderr so far:\n{}", server.stderr()),
-        };
-        server.kafka = field(&line, "kafka")
-            .and_then(|a| a.parse().ok())
-            .with_context(|| format!("no kafka= address in {line:?}"))?;
-        server.http = field(&line, "http")
-            .and_then(|a| a.parse().ok())
-            .with_context(|| format!("no http= address in {line:?}"))?;
+        server.await_serving()?;
         Ok(server)
     }
 
@@ -300,6 +273,39 @@ impl Server {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
+    }
+
+    /// Waits for the "streambus is serving" line and takes the bound addresses from it.
+    pub fn await_serving(&mut self) -> Result<()> {
+        let serving = poll("the startup line", START_TIMEOUT, || {
+            if let Some(line) = self
+                .stderr()
+                .lines()
+                .find(|l| l.contains("streambus is serving"))
+            {
+                return Some(Ok(line.to_string()));
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => Some(Err(status)),
+                _ => None,
+            }
+        });
+        let line = match serving {
+            Ok(Ok(line)) => line,
+            Ok(Err(status)) => {
+                self.exited = Some(status);
+                self.join_reader();
+                bail!("streambus exited with {status}:\n{}", self.stderr());
+            }
+            Err(e) => bail!("{e}; stderr so far:\n{}", self.stderr()),
+        };
+        self.kafka = field(&line, "kafka")
+            .and_then(|a| a.parse().ok())
+            .with_context(|| format!("no kafka= address in {line:?}"))?;
+        self.http = field(&line, "http")
+            .and_then(|a| a.parse().ok())
+            .with_context(|| format!("no http= address in {line:?}"))?;
+        Ok(())
     }
 
     /// Kills the process with SIGKILL and reaps it.
