@@ -168,23 +168,24 @@ impl MetadataImage {
         }
         match topic.partitions.get(index) {
             Some(current) => {
-                for (epoch, current, proposed) in [
-                    ("leader_epoch", current.leader_epoch, state.leader_epoch),
-                    (
-                        "partition_epoch",
-                        current.partition_epoch,
-                        state.partition_epoch,
-                    ),
-                ] {
-                    if proposed < current {
-                        return Err(ApplyError::EpochRegression {
-                            topic: name.clone(),
-                            partition: state.partition,
-                            epoch,
-                            current,
-                            proposed,
-                        });
-                    }
+                // A change is a compare-and-set: it names the version it replaces, so one
+                // made from a stale image is refused here, on every node alike.
+                if current.partition_epoch.checked_add(1) != Some(state.partition_epoch) {
+                    return Err(ApplyError::StalePartitionEpoch {
+                        topic: name.clone(),
+                        partition: state.partition,
+                        current: current.partition_epoch,
+                        proposed: state.partition_epoch,
+                    });
+                }
+                if state.leader_epoch < current.leader_epoch {
+                    return Err(ApplyError::EpochRegression {
+                        topic: name.clone(),
+                        partition: state.partition,
+                        epoch: "leader_epoch",
+                        current: current.leader_epoch,
+                        proposed: state.leader_epoch,
+                    });
                 }
                 Arc::make_mut(topic).partitions[index] = state;
             }

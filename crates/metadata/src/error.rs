@@ -78,7 +78,8 @@ pub enum ApplyError {
         /// How many partitions the topic has.
         count: usize,
     },
-    /// A leader or partition epoch that goes back.
+    /// A leader epoch that goes back (a partition epoch that does is a
+    /// [`ApplyError::StalePartitionEpoch`]).
     #[error(
         "{epoch} of partition {partition} of topic {topic:?} goes back from {current} to {proposed}"
     )]
@@ -87,11 +88,26 @@ pub enum ApplyError {
         topic: String,
         /// The partition index.
         partition: i32,
-        /// `leader_epoch` or `partition_epoch`.
+        /// The epoch that goes back: `leader_epoch`.
         epoch: &'static str,
         /// The epoch in the image.
         current: i32,
         /// The epoch in the record.
+        proposed: i32,
+    },
+    /// A change of an existing partition whose partition epoch is not the current one plus
+    /// one: it was made from a stale image (or repeats a change already applied).
+    #[error(
+        "partition {partition} of topic {topic:?} is at partition epoch {current}: a change must carry {current} + 1, not {proposed}"
+    )]
+    StalePartitionEpoch {
+        /// The topic's name.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// The partition epoch in the image.
+        current: i32,
+        /// The partition epoch in the record.
         proposed: i32,
     },
     /// A broker registration that is not usable.

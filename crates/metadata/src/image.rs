@@ -5,8 +5,9 @@
 //! that would break them and then leaves the image unchanged:
 //! - topic names and topic ids are each unique among live topics, and the two indexes agree;
 //! - a topic's partitions are numbered densely from 0; every partition has a non-empty
-//!   replica list without duplicates, an ISR within it, a leader in the ISR or -1, and epochs
-//!   that never go back;
+//!   replica list without duplicates, an ISR within it, a leader in the ISR or -1, a leader
+//!   epoch that never goes back, and a partition epoch that each change moves up by exactly
+//!   one (a change is a compare-and-set on the version it was made from);
 //! - config overrides exist only for live topics (removing a topic removes them);
 //! - producer id blocks are handed out back to back from 0, and `next_producer_id` is the
 //!   first id not yet handed out.

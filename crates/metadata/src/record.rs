@@ -35,6 +35,11 @@ pub enum MetadataRecord {
     },
     /// Creates a partition, or replaces its whole state (new leader, ISR change,
     /// reassignment). Partitions of a topic are numbered densely from 0.
+    ///
+    /// A record for a partition that exists is a compare-and-set: it must carry
+    /// `partition_epoch` equal to the image's plus one (it replaces exactly the version it
+    /// was made from, so a change made from a stale image is refused on every node) and a
+    /// `leader_epoch` no lower than the image's. A new partition may start at any epochs.
     Partition {
         /// The topic the partition belongs to.
         topic_id: Uuid,
@@ -48,7 +53,7 @@ pub enum MetadataRecord {
         leader: i32,
         /// Bumped on every leader change; never goes back.
         leader_epoch: i32,
-        /// Bumped on every change of the partition's state; never goes back.
+        /// The version of the partition's state: one more than the version it replaces.
         partition_epoch: i32,
     },
     /// A topic was deleted, with its partitions and its config overrides.

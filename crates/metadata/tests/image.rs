@@ -226,10 +226,9 @@ fn partitions_are_created_replaced_and_checked() {
     refused(
         &mut image,
         partition(1, 0, 1),
-        ApplyError::EpochRegression {
+        ApplyError::StalePartitionEpoch {
             topic: "t".into(),
             partition: 0,
-            epoch: "leader_epoch",
             current: 2,
             proposed: 1,
         },
@@ -273,6 +272,109 @@ fn partitions_are_created_replaced_and_checked() {
             },
         );
     }
+}
+
+/// A partition record at partition epoch `partition_epoch` and leader epoch `leader_epoch`.
+fn change(isr: &[i32], leader: i32, leader_epoch: i32, partition_epoch: i32) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id: id(1),
+        partition: 0,
+        replicas: vec![1, 2, 3],
+        isr: isr.to_vec(),
+        leader,
+        leader_epoch,
+        partition_epoch,
+    }
+}
+
+#[test]
+fn a_partition_change_is_a_compare_and_set_on_its_partition_epoch() {
+    // Creation may start at any epochs.
+    let mut image = image_of(&[topic("t", 1), change(&[1, 2, 3], 1, 4, 7)]);
+    let stale = |proposed| ApplyError::StalePartitionEpoch {
+        topic: "t".into(),
+        partition: 0,
+        current: 7,
+        proposed,
+    };
+    // The same version again (a replay of the change it replaces, or a second change made
+    // from the same image), an older one, and a skipped one are all refused.
+    refused(&mut image, change(&[1, 2], 1, 4, 7), stale(7));
+    refused(&mut image, change(&[1, 2], 1, 4, 6), stale(6));
+    refused(&mut image, change(&[1, 2], 1, 4, 9), stale(9));
+    // The next version applies, with the leader epoch unchanged (an ISR change)...
+    image.apply(&change(&[1, 2], 1, 4, 8)).unwrap();
+    assert_eq!(image.partition("t", 0).unwrap().isr, [1, 2]);
+    // ...and a second change made from the image before it is now stale.
+    refused(
+        &mut image,
+        change(&[1], 1, 4, 8),
+        ApplyError::StalePartitionEpoch {
+            topic: "t".into(),
+            partition: 0,
+            current: 8,
+            proposed: 8,
+        },
+    );
+    // A leader epoch still never goes back, even at the right partition epoch.
+    refused(
+        &mut image,
+        change(&[2], 2, 3, 9),
+        ApplyError::EpochRegression {
+            topic: "t".into(),
+            partition: 0,
+            epoch: "leader_epoch",
+            current: 4,
+            proposed: 3,
+        },
+    );
+    image.apply(&change(&[2], 2, 5, 9)).unwrap();
+    let p = image.partition("t", 0).unwrap();
+    assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, 5, 9));
+    // At the largest epoch there is no next version.
+    let mut image = image_of(&[topic("t", 1), change(&[1], 1, 0, i32::MAX)]);
+    refused(
+        &mut image,
+        change(&[1], 1, 0, i32::MAX),
+        ApplyError::StalePartitionEpoch {
+            topic: "t".into(),
+            partition: 0,
+            current: i32::MAX,
+            proposed: i32::MAX,
+        },
+    );
+}
+
+#[test]
+fn a_batch_with_a_stale_partition_change_applies_nothing() {
+    let image = image_of(&[topic("t", 1), change(&[1, 2, 3], 1, 0, 0)]);
+    let error = image
+        .apply_batch(
+            9,
+            &[
+                broker(1, 9092),
+                change(&[1, 2], 1, 0, 1),
+                change(&[1], 1, 0, 1),
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        CommitError::Rejected {
+            index: 2,
+            kind: "partition",
+            source: ApplyError::StalePartitionEpoch {
+                current: 1,
+                proposed: 1,
+                ..
+            }
+        }
+    ));
+    // Two changes in one batch chain: each names the version the one before it made.
+    let next = image
+        .apply_batch(9, &[change(&[1, 2], 1, 0, 1), change(&[1], 1, 0, 2)])
+        .unwrap();
+    assert_eq!(next.partition("t", 0).unwrap().isr, [1]);
 }
 
 #[test]
@@ -437,7 +539,7 @@ fn to_records_rebuilds_the_image() {
     ];
     records.extend(MetadataRecord::topic_with_partitions("t", id(1), 3, 1));
     records.push(topic_config("t", "segment.bytes", Some("1024")));
-    records.push(partition(1, 1, 4));
+    records.push(partition(1, 1, 1));
     records.extend(MetadataRecord::topic_with_partitions("gone", id(2), 1, 1));
     records.push(MetadataRecord::RemoveTopic { topic_id: id(2) });
     let image = image_of(&records);

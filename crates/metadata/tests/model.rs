@@ -91,7 +91,7 @@ impl Model {
                 );
                 let index = *partition as usize;
                 if index < parts.len() {
-                    if *leader_epoch < parts[index].3 || *partition_epoch < parts[index].4 {
+                    if *leader_epoch < parts[index].3 || *partition_epoch != parts[index].4 + 1 {
                         return false;
                     }
                     parts[index] = state;

@@ -802,3 +802,31 @@ fn producer_state_survives_restarts_and_follows_truncation() {
     let info = log.append(&producer_batch(5, 0, 38, 2), 0, NOW).unwrap();
     assert_eq!((info.base_offset, info.duplicate), (38, false));
 }
+
+#[test]
+fn leader_epochs_are_read_from_batch_headers_across_segments_and_truncation() {
+    let dir = TempDir::new().unwrap();
+    let config = LogConfig {
+        segment_bytes: 200,
+        ..LogConfig::default()
+    };
+    let log = open(&dir, config.clone());
+    assert_eq!(log.leader_epochs().unwrap(), []);
+    for (epoch, first) in [(0, 0), (0, 3), (2, 6), (2, 9), (5, 12)] {
+        log.append(&batch(first, 3, NOW), epoch, NOW).unwrap();
+    }
+    assert!(log.segment_count() > 1, "the epochs span segments");
+    assert_eq!(log.leader_epochs().unwrap(), [(0, 0), (2, 6), (5, 12)]);
+
+    log.truncate_to(9).unwrap();
+    assert_eq!(log.leader_epochs().unwrap(), [(0, 0), (2, 6)]);
+    log.close().unwrap();
+    let reopened = open(&dir, config);
+    assert_eq!(reopened.leader_epochs().unwrap(), [(0, 0), (2, 6)]);
+    reopened.delete_records_before(4).unwrap();
+    assert_eq!(
+        reopened.leader_epochs().unwrap(),
+        [(0, 4), (2, 6)],
+        "the first epoch starts at the log start once its first batch is partly deleted"
+    );
+}

@@ -4,7 +4,8 @@
 //! Pieces: `config` (settings and the voter list), `log_store` and `state_machine` (what
 //! openraft stores, on disk in the quorum directory), `network` and `server` (the TCP
 //! transport, our own framed protocol in `rpc` and `codec`), `write` (proposing and
-//! forwarding a batch).
+//! forwarding a batch), `liveness` (heartbeats to the leader, and the leader's view of
+//! which nodes are live).
 //!
 //! The sync/async boundary: the quorum runs on a tokio runtime of its own, owned by the
 //! log. [`MetadataLog::commit`] is synchronous broker code: it spawns the write onto that
@@ -24,6 +25,7 @@
 mod codec;
 mod config;
 mod disk;
+mod liveness;
 mod log_store;
 mod network;
 mod rpc;
@@ -32,7 +34,7 @@ mod state_machine;
 mod types;
 mod write;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +48,7 @@ use crate::error::{CommitError, IoContext, MetadataError};
 use crate::image::MetadataImage;
 use crate::log::MetadataLog;
 use crate::record::MetadataRecord;
+use liveness::Liveness;
 use log_store::LogStore;
 use network::{Network, Peers};
 use state_machine::{Published, StateMachine};
@@ -96,6 +99,7 @@ pub struct RaftMetadataLog {
     config: QuorumConfig,
     writer: Arc<Writer>,
     published: Arc<Published>,
+    liveness: Arc<Liveness>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     closed: AtomicBool,
@@ -156,6 +160,11 @@ impl RaftMetadataLog {
             .set_nonblocking(true)
             .map_err(|source| MetadataError::Listen { addr, source })?;
         let addrs: HashMap<u64, _> = config.voters.iter().map(|v| (v.id, v.addr)).collect();
+        let liveness = Arc::new(Liveness::new(
+            config.node_id,
+            config.voters.iter().map(|v| v.id),
+        ));
+        let heartbeat_peers = Peers::new(config.node_id, addrs.clone());
         let peers = Arc::new(Peers::new(config.node_id, addrs));
         let network = Network {
             peers: Arc::clone(&peers),
@@ -174,7 +183,18 @@ impl RaftMetadataLog {
             )
             .await
             .map_err(|e| raft_error(e.to_string()))?;
-            tokio::spawn(server::serve(listener, raft.clone(), config.commit_timeout));
+            tokio::spawn(server::serve(
+                listener,
+                raft.clone(),
+                Arc::clone(&liveness),
+                config.commit_timeout,
+            ));
+            tokio::spawn(liveness::run(
+                Arc::clone(&liveness),
+                raft.clone(),
+                heartbeat_peers,
+                config.heartbeat_interval,
+            ));
             let lowest = config.voters.iter().map(|v| v.id).min();
             if pristine && lowest == Some(config.node_id) {
                 let members: BTreeMap<u64, BasicNode> = config
@@ -204,6 +224,7 @@ impl RaftMetadataLog {
             config,
             writer,
             published,
+            liveness,
             closed: AtomicBool::new(false),
             _lock: lock,
         })
@@ -233,6 +254,19 @@ impl RaftMetadataLog {
             // The image's offset, not openraft's metric, which is updated a little later.
             last_applied: self.published.image().offset(),
         }
+    }
+
+    /// The nodes the quorum leader heard from within `session_timeout`, this node always
+    /// included, or `None` when this node is not the leader (or is closed). For
+    /// `session_timeout` after this node became leader, every voter counts as live: a new
+    /// leader has not heard from anyone yet. Every node sends the leader a heartbeat each
+    /// `heartbeat_interval`, so a timeout of several intervals tolerates a lost one.
+    pub fn live_nodes(&self, session_timeout: Duration) -> Option<BTreeSet<u64>> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let leading = liveness::leading(&self.writer.raft);
+        self.liveness.live(leading, session_timeout, Instant::now())
     }
 
     fn closed_error(&self) -> MetadataError {

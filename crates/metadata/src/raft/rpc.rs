@@ -21,6 +21,10 @@ pub(crate) enum Request {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A batch a follower forwards to the node it believes is the leader.
     Forward(Vec<MetadataRecord>),
+    /// A node telling the node it believes is the leader that it is alive.
+    Heartbeat {
+        node_id: u64,
+    },
 }
 
 /// The answer to a [`Request`] of the same kind.
@@ -30,6 +34,7 @@ pub(crate) enum Response {
     AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Forward(ForwardReply),
+    Heartbeat,
 }
 
 /// The leader's answer to a forwarded batch.

@@ -18,6 +18,7 @@
 
 mod append;
 mod compact;
+mod epochs;
 mod flush;
 mod open;
 mod producers;
