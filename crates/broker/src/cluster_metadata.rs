@@ -2,7 +2,7 @@
 //!
 //! A broker started without voters keeps its metadata in a [`LocalMetadataLog`] under
 //! `__cluster_metadata` (the single-node form). Started with `--voters`, it is a node of a
-//! Raft quorum ([`RaftMetadataLog`]) under `__cluster_metadata-0`; any node can commit, and
+//! Raft quorum ([`RaftMetadataLog`]) under `__cluster_metadata_raft`; any node can commit, and
 //! each applies what the quorum agreed. The two directories never mix: a data directory
 //! that holds one is refused by the other, since nothing converts one into the other.
 //!
@@ -27,7 +27,8 @@ use crate::startup::BrokerError;
 /// The single-node metadata log's directory inside the data directory.
 pub(crate) const LOCAL_DIR: &str = "__cluster_metadata";
 /// The quorum node's directory inside the data directory.
-pub(crate) const QUORUM_DIR: &str = "__cluster_metadata-0";
+/// (Not `<name>-<n>`, which the log manager would take for a partition.)
+pub(crate) const QUORUM_DIR: &str = "__cluster_metadata_raft";
 
 /// How long a follower waits for a new image before it checks whether to stop.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -119,6 +120,24 @@ impl ClusterMetadata {
         }
     }
 
+    /// The nodes whose session is live, if this node leads the metadata quorum (see
+    /// [`RaftMetadataLog::live_nodes`]); `None` on any other node of a quorum and on a
+    /// single node, where there is no one else to watch.
+    pub(crate) fn live_nodes(
+        &self,
+        session_timeout: Duration,
+    ) -> Option<std::collections::BTreeSet<i32>> {
+        match self {
+            ClusterMetadata::Local(_) => None,
+            ClusterMetadata::Quorum(log) => log.live_nodes(session_timeout).map(|nodes| {
+                nodes
+                    .into_iter()
+                    .filter_map(|node| i32::try_from(node).ok())
+                    .collect()
+            }),
+        }
+    }
+
     /// The node clients are told is the controller: the quorum's leader if one is known,
     /// else this node (as on a single node, which is its own controller).
     pub(crate) fn controller_id(&self, own: i32) -> i32 {
@@ -182,7 +201,8 @@ fn mixed(dir: &Path, reason: &str) -> BrokerError {
 
 /// Starts the thread that keeps a quorum node's hosted partitions and loaded groups in step
 /// with the image; it ends when the broker is dropped or closed. Nothing to follow on a
-/// single node, where every change is made by this node's own calls.
+/// single node, where every change is made by this node's own calls. It never commits
+/// anything itself, so a quorum that is slow to answer never delays what it applies.
 pub(crate) fn spawn_follower(
     broker: &std::sync::Arc<Broker>,
 ) -> Option<std::thread::JoinHandle<()>> {
@@ -213,5 +233,35 @@ pub(crate) fn spawn_follower(
             }
         })
         .map_err(|e| tracing::error!(error = %e, "cannot start the metadata follower"))
+        .ok()
+}
+
+/// Starts the thread that commits the ISR changes this node's leaderships propose (see
+/// `isr`), apart from the follower so that a commit waiting on the quorum never holds up
+/// applying the metadata. `None` on a single node, whose partitions have one replica.
+pub(crate) fn spawn_isr_committer(
+    broker: &std::sync::Arc<Broker>,
+) -> Option<std::thread::JoinHandle<()>> {
+    if !matches!(broker.metadata, ClusterMetadata::Quorum(_)) {
+        return None;
+    }
+    let weak: Weak<Broker> = std::sync::Arc::downgrade(broker);
+    std::thread::Builder::new()
+        .name("isr-committer".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(FOLLOW_POLL);
+                let Some(broker) = weak.upgrade() else { return };
+                if broker.is_closing() {
+                    return;
+                }
+                if broker.commit_isr_changes()
+                    && let Err(e) = broker.host_partitions()
+                {
+                    tracing::error!(error = %e, "cannot take up an ISR change");
+                }
+            }
+        })
+        .map_err(|e| tracing::error!(error = %e, "cannot start the ISR committer"))
         .ok()
 }

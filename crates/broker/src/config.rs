@@ -45,6 +45,14 @@ pub struct BrokerConfig {
     /// `otel.kind`, messaging attributes), and a Produce request continues the trace of the
     /// W3C `traceparent` header of its first record. Off, neither costs anything.
     pub trace_context: bool,
+    /// `replica.lag.time.max.ms`: how long a follower may go without catching up to its
+    /// leader's log end before the leader drops it from the ISR.
+    pub replica_lag_time_max: Duration,
+    /// `broker.session.timeout.ms`: how long the controller waits without a heartbeat from
+    /// a broker before it moves that broker's leaderships and takes it out of ISRs. Brokers
+    /// heartbeat at the quorum's heartbeat interval (150 ms), so this may be far shorter
+    /// than Kafka's 9 s.
+    pub broker_session_timeout: Duration,
     /// The metadata quorum this broker is a node of (`--voters`); `None` runs the
     /// single-node metadata log.
     pub quorum: Option<crate::QuorumSettings>,
@@ -125,6 +133,8 @@ impl BrokerConfig {
             offsets_topic_num_partitions: DEFAULT_OFFSETS_PARTITIONS,
             metrics_enabled: true,
             trace_context: false,
+            replica_lag_time_max: Duration::from_secs(30),
+            broker_session_timeout: Duration::from_secs(3),
             quorum: None,
         }
     }
@@ -156,6 +166,12 @@ impl BrokerConfig {
                     self.socket_request_max_bytes
                 ),
             );
+        }
+        if self.broker_session_timeout.is_zero() {
+            return invalid("broker.session.timeout.ms", "must be positive".into());
+        }
+        if self.replica_lag_time_max.is_zero() {
+            return invalid("replica.lag.time.max.ms", "must be positive".into());
         }
         if self.flush_check_interval.is_zero() || self.retention_check_interval.is_zero() {
             return invalid("maintenance interval", "must be positive".into());

@@ -86,6 +86,19 @@ impl From<&ReplicationError> for KafkaError {
                 tracing::error!(error = %error, "storage task failed");
                 KafkaError::new(ErrorCode::UnknownServerError, error.to_string())
             }
+            ReplicationError::NotLeader { .. } | ReplicationError::FollowerFetch { .. } => {
+                KafkaError::new(ErrorCode::NotLeaderOrFollower, error.to_string())
+            }
+            ReplicationError::ReplicationTimeout { .. } => {
+                KafkaError::new(ErrorCode::RequestTimedOut, error.to_string())
+            }
+            ReplicationError::NotEnoughReplicasAfterAppend { .. } => {
+                KafkaError::new(ErrorCode::NotEnoughReplicasAfterAppend, error.to_string())
+            }
+            ReplicationError::State { .. } | ReplicationError::NoRuntime { .. } => {
+                tracing::error!(error = %error, "replica cannot take up its role");
+                KafkaError::new(ErrorCode::UnknownServerError, error.to_string())
+            }
         }
     }
 }

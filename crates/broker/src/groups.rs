@@ -49,7 +49,7 @@ impl Broker {
         };
         for partition in &topic.partitions {
             let tp = TopicPartition::new(OFFSETS_TOPIC, partition.partition);
-            if let Some(hosted) = self.replicas.partition(&tp) {
+            if let Some(hosted) = self.replicas.leading(&tp) {
                 let groups = self.groups.load(partition.partition, hosted)?;
                 if groups > 0 {
                     tracing::info!(partition = %tp, groups, "loaded consumer groups");
@@ -66,7 +66,9 @@ impl Broker {
             let spec = TopicSpec {
                 name: OFFSETS_TOPIC.to_string(),
                 partitions: self.groups.num_partitions(),
-                replication_factor: self.config.default_replication_factor,
+                // Kafka's offsets.topic.replication.factor (3), on as many brokers as there
+                // are up to that: group state survives a broker's loss in a cluster.
+                replication_factor: self.image().brokers().len().clamp(1, 3) as i16,
                 assignments: Vec::new(),
                 configs: vec![
                     ("cleanup.policy".into(), Some("compact".into())),

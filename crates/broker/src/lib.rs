@@ -17,11 +17,14 @@ mod fetch_session;
 mod groups;
 mod handlers;
 mod health;
+mod isr;
 mod metrics;
 mod server;
 mod startup;
 mod topic_config;
 mod topics;
+
+mod controller;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use streambus_coordinator::GroupCoordinator;
 use streambus_metadata::{ApplyError, CommitError, MetadataImage, MetadataRecord};
 use streambus_replication::ReplicaManager;
+use streambus_replication::state::IsrProposal;
 use streambus_storage::MaintenanceHandle;
 
 pub use cluster_metadata::QuorumSettings;
@@ -66,10 +70,12 @@ pub struct Broker {
     /// Serialises changes to the hosted partitions: a quorum node's follower thread and
     /// this node's own topic commands both make them.
     hosting: Mutex<()>,
+    /// ISR changes led partitions proposed, for the metadata follower to commit.
+    isr_proposals: Mutex<Vec<(Arc<streambus_replication::Partition>, IsrProposal)>>,
     /// Set by `close`, so that background threads stop.
     closing: AtomicBool,
-    /// The metadata follower thread of a quorum node.
-    follower: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The metadata follower and controller threads of a quorum node.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Broker {

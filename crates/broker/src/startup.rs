@@ -11,14 +11,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use streambus_coordinator::GroupCoordinator;
 use streambus_metadata::{MetadataError, MetadataRecord};
-use streambus_replication::{ReplicaManager, ReplicationError};
+use streambus_replication::state::LeaderConfig;
+use streambus_replication::{FollowerSpec, LeaderSpec, ReplicaManager, ReplicationError};
 use streambus_storage::{LogManager, LogManagerConfig, StorageError, TopicPartition};
 use thiserror::Error;
 
 use crate::cluster_metadata::{self, ClusterMetadata};
 use crate::config::{BrokerConfig, ConfigError};
+use crate::controller;
 use crate::{Broker, topic_config};
 
+/// How long a stopping broker tries to hand its leaderships over.
+const HANDOFF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Identity of the data directory.
 const META_PROPERTIES: &str = "meta.properties";
 
@@ -84,17 +88,24 @@ impl Broker {
             metrics: crate::BrokerMetrics::new(config.metrics_enabled),
             damaged: report.failed.iter().map(|(tp, _)| tp.clone()).collect(),
             hosting: Mutex::new(()),
+            isr_proposals: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
-            follower: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
             config,
         });
         broker.register()?;
         broker.host_partitions()?;
         broker.load_groups()?;
-        *broker
-            .follower
+        broker
+            .threads
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = cluster_metadata::spawn_follower(&broker);
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(
+                cluster_metadata::spawn_follower(&broker)
+                    .into_iter()
+                    .chain(cluster_metadata::spawn_isr_committer(&broker))
+                    .chain(controller::spawn_controller(&broker)),
+            );
         let handle = broker.replicas.logs().spawn_maintenance(
             broker.config.flush_check_interval,
             broker.config.retention_check_interval,
@@ -108,16 +119,16 @@ impl Broker {
 
     /// Stops background work and closes every log and the metadata log cleanly.
     pub fn close(&self) -> Result<(), BrokerError> {
+        // Leaderships move to other in-sync replicas first, while this node still serves
+        // them data (Kafka's controlled shutdown).
+        controller::move_leadership_away(self, HANDOFF_TIMEOUT);
         self.closing.store(true, Ordering::Release);
-        let follower = self
-            .follower
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(follower) = follower {
-            // The follower may itself hold the last reference and be the one closing.
-            if follower.thread().id() != std::thread::current().id() {
-                let _ = follower.join();
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            // A background thread may itself hold the last reference and be the one closing.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
             }
         }
         self.groups.shutdown();
@@ -155,17 +166,20 @@ impl Broker {
         Ok(())
     }
 
-    /// Hosts every partition the metadata makes this broker lead, and stops hosting the
-    /// rest. Logs on disk that no topic claims are left alone and reported: they may be data
-    /// whose metadata was lost, which only an operator should delete.
+    /// Hosts every partition the metadata makes this broker a replica of, as its leader or
+    /// as a follower of its leader, and stops hosting the rest. Logs on disk that no topic
+    /// claims are left alone and reported: they may be data whose metadata was lost, which
+    /// only an operator should delete. A partition that cannot take up its role is logged
+    /// and left out; the others go on.
     pub(crate) fn host_partitions(&self) -> Result<(), BrokerError> {
         let _hosting = self.hosting.lock().unwrap_or_else(PoisonError::into_inner);
         let image = self.metadata.image();
+        let own = self.config.node_id;
         let mut wanted = HashSet::new();
         for topic in image.topics() {
             let config = topic_config::log_config(&self.config.log, &topic.configs);
             for partition in &topic.partitions {
-                if partition.leader != self.config.node_id {
+                if !partition.replicas.contains(&own) {
                     continue;
                 }
                 let tp = TopicPartition::new(topic.name.clone(), partition.partition);
@@ -173,8 +187,36 @@ impl Broker {
                     // Reported at open; creating it afresh would hide the damage.
                     continue;
                 }
-                self.replicas
-                    .become_leader(&tp, partition.leader_epoch, &config)?;
+                let hosted = if partition.leader == own {
+                    let spec = LeaderSpec {
+                        own_id: own,
+                        replicas: partition.replicas.clone(),
+                        isr: partition.isr.clone(),
+                        leader_epoch: partition.leader_epoch,
+                        partition_epoch: partition.partition_epoch,
+                        config: LeaderConfig {
+                            replica_lag_time_max_ms: self.config.replica_lag_time_max.as_millis()
+                                as i64,
+                            min_insync_replicas: topic_config::min_insync_replicas(&topic.configs)
+                                .max(1) as usize,
+                        },
+                    };
+                    self.replicas.become_leader(&tp, &spec, &config)
+                } else {
+                    let leader = image.broker(partition.leader);
+                    let spec = FollowerSpec {
+                        own_id: own,
+                        leader: leader.map_or(-1, |b| b.node_id),
+                        leader_addr: leader
+                            .map_or_else(String::new, |b| format!("{}:{}", b.host, b.port)),
+                        leader_epoch: partition.leader_epoch,
+                    };
+                    self.replicas.become_follower(&tp, &spec, &config)
+                };
+                if let Err(e) = hosted {
+                    tracing::error!(partition = %tp, error = %e, "cannot host the partition");
+                    continue;
+                }
                 wanted.insert(tp);
             }
         }

@@ -2,12 +2,16 @@
 //!
 //! Log configs (`retention.ms`, `segment.bytes`, ...) are parsed and enforced by the storage
 //! crate's `LogConfig`. A few more Kafka topic configs are accepted because tools set them
-//! routinely, each with the meaning it has on a single node, written next to it below. Any
-//! other name is refused with INVALID_CONFIG rather than stored and silently ignored.
+//! routinely, or because the cluster acts on them, each with its meaning written next to it
+//! below. Any other name is refused with INVALID_CONFIG rather than stored and silently
+//! ignored.
 
 use std::collections::BTreeMap;
 
 use streambus_storage::LogConfig;
+
+/// The topic config that allows unclean leader elections.
+pub const UNCLEAN_LEADER_ELECTION: &str = "unclean.leader.election.enable";
 
 /// Configs accepted besides the log configs: name, default, and the values allowed.
 const OTHER_CONFIGS: &[(&str, &str, &[&str])] = &[
@@ -16,12 +20,10 @@ const OTHER_CONFIGS: &[(&str, &str, &[&str])] = &[
     ("compression.type", "producer", &["producer"]),
     // Enforced on produce with acks=all against the in-sync replicas (one on a single node).
     ("min.insync.replicas", "1", &[]),
-    // A single node has no other replica to elect, so this has nothing to change.
-    (
-        "unclean.leader.election.enable",
-        "false",
-        &["true", "false"],
-    ),
+    // Whether the controller may elect a live replica outside the ISR when no ISR member is
+    // live, losing what only the ISR had (see `controller`). A single node has no other
+    // replica to elect, so there it changes nothing.
+    (UNCLEAN_LEADER_ELECTION, "false", &["true", "false"]),
 ];
 
 /// Why a topic config is refused.
@@ -65,7 +67,8 @@ pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
     let ok = if allowed.is_empty() {
         value.trim().parse::<i32>().is_ok_and(|v| v >= 1)
     } else {
-        allowed.contains(&value.trim())
+        // Kafka reads booleans without regard to case.
+        allowed.iter().any(|a| a.eq_ignore_ascii_case(value.trim()))
     };
     if ok {
         Ok(())
@@ -115,6 +118,13 @@ pub fn min_insync_replicas(overrides: &BTreeMap<String, String>) -> i32 {
         .unwrap_or(1)
 }
 
+/// `unclean.leader.election.enable` of a topic: false unless set to true.
+pub fn unclean_leader_election(overrides: &BTreeMap<String, String>) -> bool {
+    overrides
+        .get(UNCLEAN_LEADER_ELECTION)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +138,10 @@ mod tests {
         assert!(validate("retention.ms", "soon").is_err());
         assert!(validate("compression.type", "gzip").is_err());
         assert!(validate("min.insync.replicas", "0").is_err());
+        assert!(validate(UNCLEAN_LEADER_ELECTION, "true").is_ok());
+        assert!(validate(UNCLEAN_LEADER_ELECTION, "FALSE").is_ok());
+        assert!(validate(UNCLEAN_LEADER_ELECTION, "yes").is_err());
+        assert!(names().contains(&UNCLEAN_LEADER_ELECTION));
         assert_eq!(
             validate("no.such.config", "1").unwrap_err().message,
             "unknown topic config no.such.config"
@@ -167,5 +181,8 @@ mod tests {
         let config = log_config(&LogConfig::default(), &overrides);
         assert_eq!(config.retention_ms, 5000);
         assert_eq!(min_insync_replicas(&overrides), 2);
+        assert!(!unclean_leader_election(&overrides));
+        let unclean = BTreeMap::from([(UNCLEAN_LEADER_ELECTION.to_string(), "True".to_string())]);
+        assert!(unclean_leader_election(&unclean));
     }
 }

@@ -146,15 +146,6 @@ impl Broker {
                 ),
             ));
         }
-        if replication_factor > 1 {
-            // Followers are not served yet: a second replica would be a promise not kept.
-            return Err(invalid(
-                ErrorCode::InvalidReplicationFactor,
-                format!(
-                    "replication factor {replication_factor} is not available: partitions have a single replica for now"
-                ),
-            ));
-        }
         let mut configs = BTreeMap::new();
         for (name, value) in &spec.configs {
             let Some(value) = value else {
@@ -177,20 +168,23 @@ impl Broker {
         if validate_only {
             return Ok(created);
         }
-        let leaders = if spec.assignments.is_empty() {
-            spread_leaders(&image, &spec.name, 0..partitions)
+        let assignments = if spec.assignments.is_empty() {
+            spread_replicas(&image, &spec.name, 0..partitions, replication_factor)
         } else {
             let mut sorted = spec.assignments.clone();
             sorted.sort_by_key(|(p, _)| *p);
-            sorted.iter().map(|(_, replicas)| replicas[0]).collect()
+            sorted.into_iter().map(|(_, replicas)| replicas).collect()
         };
         let mut records = vec![MetadataRecord::Topic {
             name: spec.name.clone(),
             topic_id: id,
         }];
-        records.extend(leaders.iter().zip(0..).map(|(leader, partition)| {
-            MetadataRecord::single_replica_partition(id, partition, *leader)
-        }));
+        records.extend(
+            assignments
+                .into_iter()
+                .zip(0..)
+                .map(|(replicas, partition)| new_partition(id, partition, replicas)),
+        );
         records.extend(
             configs
                 .into_iter()
@@ -308,12 +302,14 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let records = spread_leaders(&image, name, current..count)
+        let replication_factor = topic
+            .partitions
+            .first()
+            .map_or(1, |p| p.replicas.len() as i16);
+        let records = spread_replicas(&image, name, current..count, replication_factor)
             .into_iter()
             .zip(current..)
-            .map(|(leader, partition)| {
-                MetadataRecord::single_replica_partition(topic.id, partition, leader)
-            })
+            .map(|(replicas, partition)| new_partition(topic.id, partition, replicas))
             .collect();
         self.commit(records)?;
         self.host_partitions()
@@ -363,27 +359,47 @@ impl Broker {
     }
 }
 
-/// The leader of each partition in `partitions` of topic `name`: the registered brokers in
-/// id order, round-robin, starting at a broker picked by the topic's name (so that topics
-/// do not all start on the lowest id, and the same name always places the same way).
-fn spread_leaders(
+/// The replicas of each partition in `partitions` of topic `name`, preferred leader first:
+/// the registered brokers in id order, round-robin, `replication_factor` consecutive ones
+/// per partition, starting at a broker picked by the topic's name (so that topics do not all
+/// lead on the lowest id, and the same name always places the same way).
+fn spread_replicas(
     image: &streambus_metadata::MetadataImage,
     name: &str,
     partitions: std::ops::Range<i32>,
-) -> Vec<i32> {
+    replication_factor: i16,
+) -> Vec<Vec<i32>> {
     let mut brokers: Vec<i32> = image.brokers().map(|b| b.node_id).collect();
     brokers.sort_unstable();
     if brokers.is_empty() {
-        return partitions.map(|_| -1).collect();
+        return partitions.map(|_| Vec::new()).collect();
     }
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
     let start = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });
     let n = brokers.len() as u64;
+    let rf = u64::from(replication_factor.max(1) as u16).min(n);
     partitions
-        .map(|p| brokers[((start % n + p as u64) % n) as usize])
+        .map(|p| {
+            (0..rf)
+                .map(|r| brokers[((start % n + p as u64 + r) % n) as usize])
+                .collect()
+        })
         .collect()
+}
+
+/// A new partition on `replicas`, led by the first, all of them in sync, at epoch 0.
+fn new_partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id,
+        partition,
+        isr: replicas.clone(),
+        leader: replicas.first().copied().unwrap_or(-1),
+        replicas,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
 }
 
 /// The config records that turn a topic's overrides `current` into `wanted`: a set for each

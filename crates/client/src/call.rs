@@ -66,4 +66,5 @@ calls! {
     IncrementalAlterConfigs: incremental_alter_configs_request::IncrementalAlterConfigsRequest => incremental_alter_configs_response::IncrementalAlterConfigsResponse;
     OffsetDelete: offset_delete_request::OffsetDeleteRequest => offset_delete_response::OffsetDeleteResponse;
     DescribeCluster: describe_cluster_request::DescribeClusterRequest => describe_cluster_response::DescribeClusterResponse;
+    OffsetForLeaderEpoch: offset_for_leader_epoch_request::OffsetForLeaderEpochRequest => offset_for_leader_epoch_response::OffsetForLeaderEpochResponse;
 }

@@ -6,7 +6,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use streambus_storage::{LogConfig, LogManager, StorageError, TopicPartition};
 use thiserror::Error;
 
-use crate::partition::Partition;
+use crate::following::FollowerSpec;
+use crate::leading::LeaderSpec;
+use crate::partition::{Partition, Role};
+use crate::state::IsrProposal;
 
 /// Why a replica operation failed.
 #[derive(Debug, Error)]
@@ -33,12 +36,59 @@ pub enum ReplicationError {
     /// A blocking task panicked or was cancelled.
     #[error("a storage task did not complete")]
     TaskFailed,
+    /// This broker hosts the partition but does not lead it (NOT_LEADER_OR_FOLLOWER).
+    #[error("this broker does not lead {partition}")]
+    NotLeader {
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// The in-sync replicas did not all take an `acks=all` append in time
+    /// (REQUEST_TIMED_OUT).
+    #[error("the in-sync replicas of {partition} did not take the append within {timeout:?}")]
+    ReplicationTimeout {
+        /// The partition.
+        partition: TopicPartition,
+        /// How long the append waited.
+        timeout: std::time::Duration,
+    },
+    /// The append is committed, but the ISR shrank below `min.insync.replicas` meanwhile
+    /// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+    #[error("the ISR of {partition} shrank below min.insync.replicas after the append")]
+    NotEnoughReplicasAfterAppend {
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// A follower's fetch does not fit the leader's state (an unknown replica, an offset
+    /// past the log end).
+    #[error("follower fetch of {partition} refused: {reason}")]
+    FollowerFetch {
+        /// The partition.
+        partition: TopicPartition,
+        /// Why.
+        reason: String,
+    },
+    /// The metadata describes a state the replica cannot take up.
+    #[error("cannot take up the role for {partition}: {reason}")]
+    State {
+        /// The partition.
+        partition: TopicPartition,
+        /// Why.
+        reason: String,
+    },
+    /// A follower needs a runtime for its fetcher and the manager has none.
+    #[error("no async runtime to fetch {partition} from its leader")]
+    NoRuntime {
+        /// The partition.
+        partition: TopicPartition,
+    },
 }
 
 /// Every partition hosted by this broker.
 pub struct ReplicaManager {
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Where followers' fetchers run: the runtime the manager was created in, if any.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl ReplicaManager {
@@ -47,6 +97,7 @@ impl ReplicaManager {
         ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -55,16 +106,39 @@ impl ReplicaManager {
         &self.logs
     }
 
-    /// Makes this broker the leader of `tp` at `leader_epoch` with the topic's config,
+    /// Makes this broker the leader of `tp` as `spec` says, with the topic's log config,
     /// creating its log if it has none. Idempotent.
     pub fn become_leader(
         &self,
         tp: &TopicPartition,
-        leader_epoch: i32,
+        spec: &LeaderSpec,
+        config: &LogConfig,
+    ) -> Result<Arc<Partition>, ReplicationError> {
+        let partition = self.host(tp, config)?;
+        partition.make_leader(spec)?;
+        Ok(partition)
+    }
+
+    /// Makes this broker a follower of `tp` as `spec` says, creating its log if it has
+    /// none, and starts fetching from the leader. Idempotent.
+    pub fn become_follower(
+        &self,
+        tp: &TopicPartition,
+        spec: &FollowerSpec,
+        config: &LogConfig,
+    ) -> Result<Arc<Partition>, ReplicationError> {
+        let partition = self.host(tp, config)?;
+        partition.make_follower(spec, self.runtime.as_ref())?;
+        Ok(partition)
+    }
+
+    /// The hosted partition, created (as a follower of nobody) if new; its log config set.
+    fn host(
+        &self,
+        tp: &TopicPartition,
         config: &LogConfig,
     ) -> Result<Arc<Partition>, ReplicationError> {
         if let Some(partition) = self.partition(tp) {
-            partition.set_leader_epoch(leader_epoch);
             if *partition.log().config() != *config {
                 partition.log().set_config(config.clone())?;
             }
@@ -74,9 +148,27 @@ impl ReplicaManager {
         if *log.config() != *config {
             log.set_config(config.clone())?;
         }
-        let partition = Arc::new(Partition::new(tp.clone(), log, leader_epoch));
-        self.write().insert(tp.clone(), Arc::clone(&partition));
-        Ok(partition)
+        let role = Role::Follower {
+            leader: -1,
+            fetcher: None,
+        };
+        let partition = Arc::new(Partition::new(tp.clone(), log, role));
+        let mut partitions = self.write();
+        let partition = partitions.entry(tp.clone()).or_insert(partition);
+        Ok(Arc::clone(partition))
+    }
+
+    /// The hosted partition if this broker leads it.
+    pub fn leading(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partition(tp).filter(|p| p.is_leader())
+    }
+
+    /// Lets every led partition check its followers' lag: the ISR changes to propose.
+    pub fn tick(&self) -> Vec<(Arc<Partition>, IsrProposal)> {
+        self.partitions()
+            .into_iter()
+            .filter_map(|p| p.tick().map(|proposal| (p, proposal)))
+            .collect()
     }
 
     /// Stops hosting `tp` and deletes its log.

@@ -1,30 +1,86 @@
-//! One hosted partition: its log, leader epoch and high watermark.
+//! One hosted partition: its log, its role (leader or follower), leader epochs and high
+//! watermark.
+//!
+//! The role is the state machine of `state` ([`LeaderState`]) on a leader, and the leader
+//! being followed on a follower (whose [`fetcher`](crate::fetcher) runs the
+//! [`FollowerState`](crate::state::FollowerState) machine). Invariants:
+//! - the log is written only under the role lock, by the role that owns it: a leader's
+//!   appends check that it still leads, a follower's replicated appends and truncations
+//!   check that their fetcher is still the current one; so a role change never interleaves
+//!   with a write of the role before;
+//! - consumers read only below the high watermark; followers read up to the log end;
+//! - the high watermark is published on a watch, so waiting fetches and `acks=all` produces
+//!   wake when it moves; the log end likewise, for followers' fetches waiting for data.
+//!
+//! The methods of each role are in `leading` and `following`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use streambus_storage::{AppendInfo, LogRead, PartitionLog, TopicPartition, now_ms};
+use streambus_storage::{LogRead, PartitionLog, TopicPartition};
 use tokio::sync::watch;
 
+use crate::fetcher::FetcherHandle;
 use crate::manager::ReplicationError;
+use crate::state::{LeaderEpochCache, LeaderState, ReplicaId};
 
-/// A partition this broker leads.
+/// A partition this broker hosts, as leader or follower.
 pub struct Partition {
-    tp: TopicPartition,
-    log: Arc<PartitionLog>,
-    leader_epoch: AtomicI32,
+    pub(crate) tp: TopicPartition,
+    pub(crate) log: Arc<PartitionLog>,
+    pub(crate) leader_epoch: AtomicI32,
     /// The high watermark; receivers are woken when it moves.
-    high_watermark: watch::Sender<i64>,
+    pub(crate) high_watermark: watch::Sender<i64>,
+    /// The log end offset after each append; followers' fetches wait on it.
+    pub(crate) log_end: watch::Sender<i64>,
+    pub(crate) role: Mutex<Role>,
+    pub(crate) epochs: Mutex<LeaderEpochCache>,
+    /// Bumped at every role change, so that a fetcher knows when it is no longer current.
+    pub(crate) generation: AtomicU64,
+}
+
+/// What this broker is for the partition.
+pub(crate) enum Role {
+    Leader(LeaderState),
+    Follower {
+        leader: ReplicaId,
+        /// Stops the fetcher when the role changes (dropped with it).
+        fetcher: Option<FetcherHandle>,
+    },
+}
+
+/// Which replica a partition's hosting broker is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaRole {
+    /// It leads the partition.
+    Leader,
+    /// It follows the given leader.
+    Follower {
+        /// The leader's broker id.
+        leader: ReplicaId,
+    },
 }
 
 impl Partition {
-    pub(crate) fn new(tp: TopicPartition, log: Arc<PartitionLog>, leader_epoch: i32) -> Self {
+    pub(crate) fn new(tp: TopicPartition, log: Arc<PartitionLog>, role: Role) -> Self {
         let end = log.log_end_offset();
+        let epochs = log.leader_epochs().unwrap_or_else(|e| {
+            tracing::warn!(partition = %tp, error = %e, "cannot read the log's leader epochs");
+            Vec::new()
+        });
+        let mut cache = LeaderEpochCache::new();
+        for (epoch, start) in epochs {
+            let _ = cache.assign(epoch, start);
+        }
         Partition {
             tp,
             log,
-            leader_epoch: AtomicI32::new(leader_epoch),
+            leader_epoch: AtomicI32::new(-1),
             high_watermark: watch::Sender::new(end),
+            log_end: watch::Sender::new(end),
+            role: Mutex::new(role),
+            epochs: Mutex::new(cache),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -43,8 +99,25 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_leader_epoch(&self, epoch: i32) {
-        self.leader_epoch.store(epoch, Ordering::Release);
+    /// Whether this broker leads the partition or follows whom.
+    pub fn role(&self) -> ReplicaRole {
+        match &*self.lock_role() {
+            Role::Leader(_) => ReplicaRole::Leader,
+            Role::Follower { leader, .. } => ReplicaRole::Follower { leader: *leader },
+        }
+    }
+
+    /// Whether this broker leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.role() == ReplicaRole::Leader
+    }
+
+    /// The in-sync replicas as the leader knows them (empty on a follower).
+    pub fn isr(&self) -> Vec<ReplicaId> {
+        match &*self.lock_role() {
+            Role::Leader(state) => state.isr().to_vec(),
+            Role::Follower { .. } => Vec::new(),
+        }
     }
 
     /// Offset below which records are committed and visible to consumers.
@@ -62,54 +135,38 @@ impl Partition {
         self.log.log_end_offset()
     }
 
-    /// Appends validated producer batches and returns once they are committed (durable as
-    /// the log's flush policy promises); moves the high watermark and wakes waiting fetches.
-    /// The blocking file work runs on tokio's blocking pool.
-    pub async fn append(
-        self: &Arc<Self>,
-        records: bytes::Bytes,
-    ) -> Result<AppendInfo, ReplicationError> {
-        let (info, committed) = self.append_in_order(records).await?;
-        committed.await?;
-        Ok(info)
+    /// Reads committed batches from `offset`, at most `max_bytes` (at least one batch).
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<LogRead, ReplicationError> {
+        Ok(self
+            .log
+            .read(offset, max_bytes, Some(self.high_watermark()))?)
     }
 
-    /// Appends validated producer batches, returning as soon as they have their offsets,
-    /// with a future that resolves once they are committed (and the high watermark has
-    /// moved past them). Appends happen in the order of the calls; only the waits for
-    /// durability overlap, so that one group-commit fsync can cover the appends of several
-    /// requests of one connection.
-    pub async fn append_in_order(
-        self: &Arc<Self>,
-        records: bytes::Bytes,
-    ) -> Result<
-        (
-            AppendInfo,
-            impl Future<Output = Result<(), ReplicationError>> + Send + 'static + use<>,
-        ),
-        ReplicationError,
-    > {
-        let partition = Arc::clone(self);
-        let epoch = self.leader_epoch();
-        let info = tokio::task::spawn_blocking(move || {
-            partition.log.append_unsynced(&records, epoch, now_ms())
-        })
-        .await
-        .map_err(|_| ReplicationError::TaskFailed)??;
-        let partition = Arc::clone(self);
-        let end = info.last_offset + 1;
-        let committed = async move {
-            let log = Arc::clone(&partition.log);
-            tokio::task::spawn_blocking(move || log.sync_per_policy(end))
-                .await
-                .map_err(|_| ReplicationError::TaskFailed)??;
-            partition.advance_high_watermark(end);
-            Ok(())
-        };
-        Ok((info, committed))
+    /// A waiter that resolves when the high watermark moves past what it has seen.
+    pub fn waiter(&self) -> FetchWaiter {
+        FetchWaiter::on(&self.high_watermark)
     }
 
-    fn advance_high_watermark(&self, offset: i64) {
+    /// A waiter that resolves when the log end moves (an append): what a follower's fetch
+    /// waits for.
+    pub fn log_end_waiter(&self) -> FetchWaiter {
+        FetchWaiter::on(&self.log_end)
+    }
+
+    /// The end offset of `epoch` and the epoch that holds it, for OffsetForLeaderEpoch
+    /// (Kafka's answer: the start of the next larger epoch, or the log end for the latest);
+    /// `None` for an epoch this partition has not reached.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        if epoch < 0 || epoch > self.leader_epoch() {
+            return None;
+        }
+        let answer = self
+            .lock_epochs()
+            .end_offset_for(epoch, self.log_end_offset());
+        (!answer.is_undefined()).then_some((answer.epoch, answer.end_offset))
+    }
+
+    pub(crate) fn advance_high_watermark(&self, offset: i64) {
         self.high_watermark.send_if_modified(|hwm| {
             if offset > *hwm {
                 *hwm = offset;
@@ -120,57 +177,52 @@ impl Partition {
         });
     }
 
-    /// Reads committed batches from `offset`, at most `max_bytes` (at least one batch).
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<LogRead, ReplicationError> {
-        Ok(self
-            .log
-            .read(offset, max_bytes, Some(self.high_watermark()))?)
+    /// Sets the high watermark exactly: a follower's may move down after truncation.
+    pub(crate) fn set_high_watermark(&self, offset: i64) {
+        self.high_watermark.send_if_modified(|hwm| {
+            let changed = *hwm != offset;
+            *hwm = offset;
+            changed
+        });
     }
 
-    /// Removes records below `offset` (DeleteRecords); returns the new log start offset.
-    pub async fn delete_records_before(
-        self: &Arc<Self>,
-        offset: i64,
-    ) -> Result<i64, ReplicationError> {
-        let hwm = self.high_watermark();
-        let offset = if offset == -1 { hwm } else { offset };
-        if offset > hwm || offset < 0 {
-            return Err(ReplicationError::OffsetOutOfRange {
-                offset,
-                log_start: self.log_start_offset(),
-                high_watermark: hwm,
-            });
+    pub(crate) fn publish_log_end(&self) {
+        let end = self.log.log_end_offset();
+        self.log_end.send_if_modified(|current| {
+            let changed = *current != end;
+            *current = end;
+            changed
+        });
+    }
+
+    pub(crate) fn lock_role(&self) -> MutexGuard<'_, Role> {
+        self.role.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn lock_epochs(&self) -> MutexGuard<'_, LeaderEpochCache> {
+        self.epochs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn not_leader(&self) -> ReplicationError {
+        ReplicationError::NotLeader {
+            partition: self.tp.clone(),
         }
-        let partition = Arc::clone(self);
-        Ok(
-            tokio::task::spawn_blocking(move || partition.log.delete_records_before(offset))
-                .await
-                .map_err(|_| ReplicationError::TaskFailed)??,
-        )
-    }
-
-    /// A waiter that resolves when the high watermark moves past what it has seen.
-    pub fn waiter(&self) -> FetchWaiter {
-        let mut receiver = self.high_watermark.subscribe();
-        receiver.mark_unchanged();
-        FetchWaiter { receiver }
-    }
-
-    /// The end offset of `epoch` and the epoch that holds it, for OffsetForLeaderEpoch: the
-    /// log end for the current epoch; `None` for an epoch this partition has not reached.
-    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
-        let current = self.leader_epoch();
-        (epoch <= current && epoch >= 0).then(|| (current, self.log_end_offset()))
     }
 }
 
-/// Resolves when a partition's high watermark moves.
+/// Resolves when a partition's high watermark (or log end) moves.
 pub struct FetchWaiter {
     receiver: watch::Receiver<i64>,
 }
 
 impl FetchWaiter {
-    /// Waits for the next move of the high watermark (or the partition's removal).
+    fn on(sender: &watch::Sender<i64>) -> FetchWaiter {
+        let mut receiver = sender.subscribe();
+        receiver.mark_unchanged();
+        FetchWaiter { receiver }
+    }
+
+    /// Waits for the next move (or the partition's removal).
     pub async fn changed(&mut self) {
         if self.receiver.changed().await.is_err() {
             // The partition is gone: never resolve, the caller's timeout ends the wait.

@@ -94,15 +94,18 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    /// The level as an `EnvFilter` directive.
+    /// The level as `EnvFilter` directives. The Raft library under the metadata quorum is
+    /// left out: it reports every failed call to an unreachable peer as an error, many a
+    /// second, while the quorum's own state is logged by StreamBus and shown by /health
+    /// (`STREAMBUS_LOG=info,openraft=warn` brings it back).
     pub fn directive(self) -> &'static str {
         match self {
             LogLevel::Off => "off",
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-            LogLevel::Trace => "trace",
+            LogLevel::Error => "error,openraft=off",
+            LogLevel::Warn => "warn,openraft=off",
+            LogLevel::Info => "info,openraft=off",
+            LogLevel::Debug => "debug,openraft=off",
+            LogLevel::Trace => "trace,openraft=off",
         }
     }
 }
@@ -184,6 +187,8 @@ pub struct FileConfig {
     otlp_endpoint: Option<String>,
     voters: Option<String>,
     controller_addr: Option<SocketAddr>,
+    replica_lag_time_max_ms: Option<u64>,
+    broker_session_timeout_ms: Option<u64>,
     /// Topic config defaults, by Kafka name.
     #[serde(default)]
     log: BTreeMap<String, toml::Value>,
@@ -325,6 +330,18 @@ impl ServeConfig {
             broker.quorum = Some(quorum);
         } else if args.controller_addr.is_some() || file.controller_addr.is_some() {
             bail!("a controller address needs voters (--voters)");
+        }
+        if let Some(ms) = file
+            .replica_lag_time_max_ms
+            .or(env_parsed("REPLICA_LAG_TIME_MAX_MS")?)
+        {
+            broker.replica_lag_time_max = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = file
+            .broker_session_timeout_ms
+            .or(env_parsed("BROKER_SESSION_TIMEOUT_MS")?)
+        {
+            broker.broker_session_timeout = std::time::Duration::from_millis(ms);
         }
         broker.auto_create_topics = args.auto_create_topics
             || file

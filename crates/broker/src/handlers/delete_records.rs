@@ -54,7 +54,7 @@ async fn delete(
         error_code: error.code.code(),
     };
     let tp = TopicPartition::new(topic, index);
-    let Some(partition) = broker.replicas.partition(&tp) else {
+    let Some(partition) = broker.replicas.leading(&tp) else {
         return fail(broker.not_hosted(&tp));
     };
     match partition.delete_records_before(request.offset).await {

@@ -39,7 +39,7 @@ pub(crate) async fn handle(
 
 fn describe(broker: &Broker, topic: &str, index: i32) -> PartitionResponse {
     let tp = TopicPartition::new(topic, index);
-    let Some(partition) = broker.replicas.partition(&tp) else {
+    let Some(partition) = broker.replicas.leading(&tp) else {
         let error = broker.not_hosted(&tp);
         return PartitionResponse {
             partition_index: index,

@@ -2,7 +2,10 @@
 //! `min_bytes`, with fetch sessions for incremental fetches.
 //!
 //! The wait is woken by the appends that move a fetched partition's high watermark (not by
-//! a timer), and ends at the deadline. Byte limits follow Kafka: each partition returns at
+//! a timer), and ends at the deadline. A follower replica's fetch (`replica_id` >= 0) reads
+//! up to what its leader has committed rather than the high watermark, reports its progress
+//! to the leader (which may move the high watermark or propose an ISR change), and waits
+//! for appends rather than for the high watermark. Byte limits follow Kafka: each partition returns at
 //! most `partition_max_bytes`, the response at most `max_bytes`, except that the first batch
 //! of the first partition with data is returned even when larger, so consumers never stall.
 
@@ -109,6 +112,7 @@ pub(crate) async fn handle(
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = i64::from(request.min_bytes.max(0));
+    let replica = (request.replica_id >= 0).then_some(request.replica_id);
     let results = loop {
         // Subscribe before reading, so that an append between the two is not missed.
         let mut waiters: Vec<FetchWaiter> = wanted
@@ -116,12 +120,15 @@ pub(crate) async fn handle(
             .filter_map(|(topic, p)| {
                 broker
                     .replicas
-                    .partition(&TopicPartition::new(topic.clone(), *p))
+                    .leading(&TopicPartition::new(topic.clone(), *p))
             })
-            .map(|partition| partition.waiter())
+            .map(|partition| match replica {
+                Some(_) => partition.log_end_waiter(),
+                None => partition.waiter(),
+            })
             .collect();
         let (results, bytes, errors) =
-            read_all(broker, &wanted, request.max_bytes, ctx.api_version);
+            read_all(broker, &wanted, request.max_bytes, ctx.api_version, replica);
         if bytes >= min_bytes || errors || tokio::time::Instant::now() >= deadline {
             break results;
         }
@@ -186,6 +193,7 @@ fn read_all(
     wanted: &SessionPartitions,
     max_bytes: i32,
     version: i16,
+    replica: Option<i32>,
 ) -> (Vec<PartitionData>, i64, bool) {
     let mut remaining = i64::from(max_bytes.max(0));
     let mut total = 0i64;
@@ -193,7 +201,7 @@ fn read_all(
     let mut out = Vec::with_capacity(wanted.len());
     for ((topic, index), state) in wanted {
         let tp = TopicPartition::new(topic.clone(), *index);
-        let data = read_one(broker, &tp, state, remaining, total == 0, version);
+        let data = read_one(broker, &tp, state, remaining, total == 0, version, replica);
         if data.error_code != ErrorCode::None.code() {
             errors = true;
         }
@@ -212,8 +220,9 @@ fn read_one(
     remaining: i64,
     first_with_data: bool,
     version: i16,
+    replica: Option<i32>,
 ) -> PartitionData {
-    let Some(partition) = broker.replicas.partition(tp) else {
+    let Some(partition) = broker.replicas.leading(tp) else {
         return error_data(tp.partition, broker.not_hosted(tp).code);
     };
     let epoch = partition.leader_epoch();
@@ -224,6 +233,13 @@ fn read_one(
             ErrorCode::UnknownLeaderEpoch
         };
         return error_data(tp.partition, code);
+    }
+    if let Some(replica) = replica {
+        match partition.on_follower_fetch(replica, state.fetch_offset) {
+            Ok(Some(proposal)) => broker.propose_isr(&partition, proposal),
+            Ok(None) => {}
+            Err(e) => return error_data(tp.partition, KafkaError::from(&e).code),
+        }
     }
     let high_watermark = partition.high_watermark();
     let log_start = partition.log_start_offset();
@@ -242,7 +258,11 @@ fn read_one(
     if limit <= 0 && !first_with_data {
         return data;
     }
-    match partition.read(state.fetch_offset, limit.max(1) as usize) {
+    let read = match replica {
+        Some(_) => partition.read_for_follower(state.fetch_offset, limit.max(1) as usize),
+        None => partition.read(state.fetch_offset, limit.max(1) as usize),
+    };
+    match read {
         Ok(read) if version < ZSTD_FROM_VERSION && holds_zstd(&read.records) => {
             data.error_code = ErrorCode::UnsupportedCompressionType.code();
         }

@@ -56,7 +56,7 @@ fn lookup(
         ..Default::default()
     };
     let tp = TopicPartition::new(topic, index);
-    let Some(partition) = broker.replicas.partition(&tp) else {
+    let Some(partition) = broker.replicas.leading(&tp) else {
         return fail(broker.not_hosted(&tp).code);
     };
     let epoch = partition.leader_epoch();

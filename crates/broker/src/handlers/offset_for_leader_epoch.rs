@@ -4,7 +4,8 @@
 //! Per partition, as Kafka does: a `current_leader_epoch` other than the partition's is
 //! FENCED_LEADER_EPOCH when older and UNKNOWN_LEADER_EPOCH when newer; an epoch the
 //! partition has not reached is answered with leader epoch -1 and end offset -1 and no
-//! error. `replica_id` (v3+) does not matter: every partition here is led by this broker.
+//! error. Only a partition's leader answers (NOT_LEADER_OR_FOLLOWER elsewhere); followers
+//! ask it when they take up a new leader epoch, to find where their logs diverge.
 
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::offset_for_leader_epoch_request::{
@@ -48,11 +49,9 @@ fn end_offset(broker: &Broker, topic: &str, request: &OffsetForLeaderPartition) 
         leader_epoch,
         end_offset,
     };
-    let Some(partition) = broker
-        .replicas
-        .partition(&TopicPartition::new(topic, request.partition))
-    else {
-        return answer(ErrorCode::UnknownTopicOrPartition, -1, -1);
+    let tp = TopicPartition::new(topic, request.partition);
+    let Some(partition) = broker.replicas.leading(&tp) else {
+        return answer(broker.not_hosted(&tp).code, -1, -1);
     };
     let epoch = partition.leader_epoch();
     let current = request.current_leader_epoch;

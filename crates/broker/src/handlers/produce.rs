@@ -13,6 +13,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -63,6 +64,12 @@ pub(crate) async fn append_all(
     } else {
         None
     };
+    // How long acks=all waits for the in-sync replicas: the request's timeout (Kafka's
+    // `request.timeout.ms`), or Kafka's default of 30 s when the client gives none.
+    let replication_timeout = match request.timeout_ms {
+        t if t > 0 => Duration::from_millis(t as u64),
+        _ => Duration::from_secs(30),
+    };
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name;
@@ -74,7 +81,8 @@ pub(crate) async fn append_all(
                     Some(error) => Appended::Done(error_response(data.index, error)),
                     None => match admit(broker, &name, data, acks, ctx.api_version) {
                         Ok((partition, index, records)) => {
-                            append(broker, &name, &partition, index, records).await
+                            let acks_all = (acks == -1).then_some(replication_timeout);
+                            append(broker, &name, &partition, index, records, acks_all).await
                         }
                         Err(refused) => Appended::Done(refused),
                     },
@@ -135,9 +143,10 @@ async fn append(
     partition: &Arc<Partition>,
     index: i32,
     records: Bytes,
+    acks_all: Option<Duration>,
 ) -> Appended {
     let size = records.len();
-    match partition.append_in_order(records).await {
+    match partition.append_in_order(records, acks_all).await {
         Ok((info, committing)) => {
             broker
                 .metrics
@@ -176,7 +185,7 @@ fn admit(
             ),
         );
     }
-    let Some(partition) = broker.replicas.partition(&tp) else {
+    let Some(partition) = broker.replicas.leading(&tp) else {
         return refuse(data.index, broker.not_hosted(&tp));
     };
     let Some(records) = data.records else {

@@ -3,6 +3,8 @@
 //! running when a test fails (the guard kills and reaps it on drop).
 #![allow(dead_code)] // Each test binary uses a different part.
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -320,14 +322,7 @@ impl Server {
     /// Sends SIGTERM and waits up to `timeout` for the process to exit: its status and
     /// its whole stderr.
     pub fn terminate(mut self, timeout: Duration) -> Result<(ExitStatus, String)> {
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status()
-            .context("cannot run kill")?;
-        if !sent.success() {
-            bail!("kill -TERM {} failed: {sent}", self.pid);
-        }
+        self.signal("TERM")?;
         let status = poll("streambus to exit after SIGTERM", timeout, || {
             self.child.try_wait().ok().flatten()
         })
@@ -335,6 +330,28 @@ impl Server {
         self.exited = Some(status);
         self.join_reader();
         Ok((status, self.stderr()))
+    }
+
+    /// Stops the process where it is (SIGSTOP): it keeps its sockets but answers nothing.
+    pub fn pause(&self) -> Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, name: &str) -> Result<()> {
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid.to_string())
+            .status()
+            .context("cannot run kill")?;
+        if !sent.success() {
+            bail!("kill -{name} {} failed: {sent}", self.pid);
+        }
+        Ok(())
     }
 
     /// `GET path` on the HTTP listener: the status code and the body.

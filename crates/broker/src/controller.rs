@@ -1,0 +1,488 @@
+//! The controller: the node that leads the metadata quorum moves partition leadership and
+//! shrinks ISRs when brokers' sessions expire (ARCHITECTURE.md decision 5), and a broker
+//! shutting down hands its leaderships over first (Kafka's controlled shutdown).
+//!
+//! It owns the decisions, not the mechanics: [`plan`] and [`handoffs`] are pure functions
+//! from an image (and the live set) to `Partition` records, and the thread around them
+//! only reads the image and commits. Invariants of the records they make:
+//! - each names the version it was made from (`partition_epoch + 1`), so the metadata log
+//!   applies it only if nothing changed the partition meanwhile; a refusal is normal, and
+//!   the next plan starts from the newer image;
+//! - a leader change always bumps `leader_epoch`; an ISR-only change never does;
+//! - a clean election picks a live ISR member (`elect_leader`); an unclean one only when
+//!   the topic sets `unclean.leader.election.enable`;
+//! - the ISR is never emptied: when no member is live it stays as it was, so that only one
+//!   of them (which hold everything committed) can lead cleanly again;
+//! - one record per changed partition, committed as its own batch, so one refusal never
+//!   holds up another partition.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use streambus_metadata::{CommitError, MetadataImage, MetadataRecord, PartitionImage, Uuid};
+use streambus_replication::state::elect_leader;
+
+use crate::Broker;
+use crate::cluster_metadata::ClusterMetadata;
+use crate::topic_config;
+
+/// How often the controller looks at the live set.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How long a handoff waits for a newer image after a refusal before it replans.
+const HANDOFF_RETRY: Duration = Duration::from_millis(100);
+
+/// The partition changes that the live set `live` calls for in `image`: a new leader for
+/// every partition whose leader is not live (or that has none and could get one), else the
+/// removal of replicas that are not live from the ISR. `unclean_allowed(topic)` says
+/// whether the topic allows electing a replica outside the ISR.
+pub(crate) fn plan(
+    image: &MetadataImage,
+    live: &BTreeSet<i32>,
+    unclean_allowed: impl Fn(&str) -> bool,
+) -> Vec<MetadataRecord> {
+    let live_list: Vec<i32> = live.iter().copied().collect();
+    let mut records = Vec::new();
+    for topic in image.topics() {
+        for p in &topic.partitions {
+            let change = if p.leader != -1 && live.contains(&p.leader) {
+                shrink_isr(p, live)
+            } else {
+                elect(p, &live_list, unclean_allowed(&topic.name))
+            };
+            records.extend(
+                change.map(|(leader, leader_epoch, isr)| {
+                    record(topic.id, p, leader, leader_epoch, isr)
+                }),
+            );
+        }
+    }
+    records
+}
+
+/// A new leader, epoch and ISR for a partition whose leader is not live: `None` when there
+/// is nothing to change (leaderless, and still no candidate).
+fn elect(p: &PartitionImage, live: &[i32], unclean: bool) -> Option<(i32, i32, Vec<i32>)> {
+    let next_epoch = p.leader_epoch.checked_add(1)?;
+    match elect_leader(&p.replicas, &p.isr, live, unclean) {
+        Some(election) => Some((election.leader, next_epoch, election.isr)),
+        // No ISR member is live: the partition goes offline, its ISR unchanged.
+        None if p.leader != -1 => Some((-1, next_epoch, p.isr.clone())),
+        None => None,
+    }
+}
+
+/// The ISR without the members that are not live, for a partition whose leader is live
+/// (so the ISR keeps at least the leader): `None` if every member is live.
+fn shrink_isr(p: &PartitionImage, live: &BTreeSet<i32>) -> Option<(i32, i32, Vec<i32>)> {
+    let isr: Vec<i32> = p.isr.iter().copied().filter(|r| live.contains(r)).collect();
+    (isr.len() != p.isr.len() && !isr.is_empty()).then_some((p.leader, p.leader_epoch, isr))
+}
+
+/// The records that hand the leadership of every partition `node` leads to the first other
+/// ISR member in replica order, without `node` in the ISR: what a broker commits before it
+/// shuts down. Partitions where `node` is the only ISR member stay as they are.
+pub(crate) fn handoffs(image: &MetadataImage, node: i32) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for topic in image.topics() {
+        for p in topic.partitions.iter().filter(|p| p.leader == node) {
+            let successor = p
+                .replicas
+                .iter()
+                .copied()
+                .find(|&r| r != node && p.isr.contains(&r));
+            let (Some(successor), Some(epoch)) = (successor, p.leader_epoch.checked_add(1)) else {
+                continue;
+            };
+            let isr = p.isr.iter().copied().filter(|&r| r != node).collect();
+            records.push(record(topic.id, p, successor, epoch, isr));
+        }
+    }
+    records
+}
+
+/// The partition `p` of topic `topic_id` with a new leader, leader epoch and ISR, at the
+/// next partition epoch (saturating: at the last epoch the log refuses it).
+fn record(
+    topic_id: Uuid,
+    p: &PartitionImage,
+    leader: i32,
+    leader_epoch: i32,
+    isr: Vec<i32>,
+) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id,
+        partition: p.partition,
+        replicas: p.replicas.clone(),
+        isr,
+        leader,
+        leader_epoch,
+        partition_epoch: p.partition_epoch.saturating_add(1),
+    }
+}
+
+/// Starts the controller thread of a quorum node; `None` on a single node, which leads all
+/// its partitions and has no one to watch. The thread ticks every 250 ms and acts only
+/// while this node leads the quorum; it stops once the broker is dropped or closing.
+pub(crate) fn spawn_controller(broker: &Arc<Broker>) -> Option<std::thread::JoinHandle<()>> {
+    if !matches!(broker.metadata, ClusterMetadata::Quorum(_)) {
+        return None;
+    }
+    let weak: Weak<Broker> = Arc::downgrade(broker);
+    std::thread::Builder::new()
+        .name("controller".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                let Some(broker) = weak.upgrade() else { return };
+                if broker.is_closing() {
+                    return;
+                }
+                tick(&broker);
+            }
+        })
+        .map_err(|e| tracing::error!(error = %e, "cannot start the controller"))
+        .ok()
+}
+
+/// One look at the live set, and the commits it calls for, if this node leads the quorum.
+fn tick(broker: &Broker) {
+    let Some(live) = broker
+        .metadata
+        .live_nodes(broker.config.broker_session_timeout)
+    else {
+        return;
+    };
+    let image = broker.metadata.image();
+    let unclean = |topic: &str| {
+        image
+            .topic_configs(topic)
+            .is_some_and(topic_config::unclean_leader_election)
+    };
+    for record in plan(&image, &live, unclean) {
+        if broker.is_closing() {
+            return;
+        }
+        if !commit(broker, record, &image) {
+            // The quorum is in trouble (no leader, no answer): try again next tick.
+            return;
+        }
+    }
+}
+
+/// Commits one partition change and logs it; false if the quorum failed (as opposed to
+/// refusing the change, which the next plan takes care of).
+fn commit(broker: &Broker, record: MetadataRecord, image: &MetadataImage) -> bool {
+    let MetadataRecord::Partition {
+        topic_id,
+        partition,
+        ref isr,
+        leader,
+        leader_epoch,
+        ..
+    } = record
+    else {
+        return true;
+    };
+    let topic = image
+        .topic_by_id(topic_id)
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
+    let unclean = leader != -1 && !image_isr(image, topic_id, partition).contains(&leader);
+    let isr = format!("{isr:?}");
+    match broker.metadata.commit(vec![record]) {
+        Ok(offset) => {
+            if unclean {
+                tracing::warn!(%topic, partition, leader, leader_epoch, %isr, offset,
+                    "unclean leader election: records only the old ISR had are lost");
+            } else {
+                tracing::info!(%topic, partition, leader, leader_epoch, %isr, offset,
+                    "changed a partition's leader or isr");
+            }
+            true
+        }
+        Err(e @ CommitError::Rejected { .. }) => {
+            tracing::debug!(%topic, partition, error = %e, "partition change refused; replanning");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(%topic, partition, error = %e, "cannot commit a partition change");
+            false
+        }
+    }
+}
+
+fn image_isr(image: &MetadataImage, topic_id: Uuid, partition: i32) -> Vec<i32> {
+    image
+        .topic_by_id(topic_id)
+        .and_then(|t| t.partition(partition))
+        .map(|p| p.isr.clone())
+        .unwrap_or_default()
+}
+
+/// Controlled shutdown: hands every partition this node leads, whose ISR has another
+/// member, to that member ([`handoffs`]), retrying a refused handoff on the newer image
+/// until `timeout`; logs what could not move. Does nothing on a single node. A commit that
+/// fails for want of a quorum ends it at once, since every other would wait as long.
+pub(crate) fn move_leadership_away(broker: &Broker, timeout: Duration) {
+    if !matches!(broker.metadata, ClusterMetadata::Quorum(_)) {
+        return;
+    }
+    let node = broker.config.node_id;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let image = broker.metadata.image();
+        let moves = handoffs(&image, node);
+        if moves.is_empty() {
+            return;
+        }
+        // Out of time, or out of quorum: every further commit would wait as long.
+        let give_up = moves
+            .into_iter()
+            .any(|record| Instant::now() >= deadline || !commit(broker, record, &image));
+        if give_up || Instant::now() >= deadline {
+            let left = handoffs(&broker.metadata.image(), node);
+            if !left.is_empty() {
+                let partitions: Vec<String> = left.iter().map(describe).collect();
+                tracing::warn!(
+                    node,
+                    ?partitions,
+                    "could not move leadership away before shutdown"
+                );
+            }
+            return;
+        }
+        // Some were refused: wait for the image that refused them, then replan.
+        let left = deadline.saturating_duration_since(Instant::now());
+        broker
+            .metadata
+            .wait_for_offset(image.offset() + 1, left.min(HANDOFF_RETRY));
+    }
+}
+
+fn describe(record: &MetadataRecord) -> String {
+    match record {
+        MetadataRecord::Partition {
+            topic_id,
+            partition,
+            ..
+        } => format!("{topic_id}/{partition}"),
+        other => other.kind().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEADER_EPOCH: i32 = 5;
+    const PARTITION_EPOCH: i32 = 7;
+
+    /// One partition: topic name, replicas, isr, leader.
+    type Part<'a> = (&'a str, &'a [i32], &'a [i32], i32);
+
+    fn id(topic: &str) -> Uuid {
+        Uuid::from_u128(u128::from(topic.as_bytes()[0]))
+    }
+
+    /// An image of `parts`, each partition at the epochs above, numbered within its topic.
+    fn image(parts: &[Part<'_>]) -> MetadataImage {
+        let mut image = MetadataImage::new();
+        for &(topic, replicas, isr, leader) in parts {
+            if image.topic(topic).is_none() {
+                let create = MetadataRecord::Topic {
+                    name: topic.into(),
+                    topic_id: id(topic),
+                };
+                image.apply(&create).unwrap();
+            }
+            let partition = i32::try_from(image.topic(topic).unwrap().partitions.len()).unwrap();
+            image
+                .apply(&MetadataRecord::Partition {
+                    topic_id: id(topic),
+                    partition,
+                    replicas: replicas.to_vec(),
+                    isr: isr.to_vec(),
+                    leader,
+                    leader_epoch: LEADER_EPOCH,
+                    partition_epoch: PARTITION_EPOCH,
+                })
+                .unwrap();
+        }
+        image
+    }
+
+    /// The record for `topic`'s partition `partition` with `replicas`, `isr` and `leader`,
+    /// at leader epoch `LEADER_EPOCH + bump` and the next partition epoch.
+    fn change(
+        topic: &str,
+        partition: i32,
+        replicas: &[i32],
+        isr: &[i32],
+        leader: i32,
+        bump: i32,
+    ) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id: id(topic),
+            partition,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch: LEADER_EPOCH + bump,
+            partition_epoch: PARTITION_EPOCH + 1,
+        }
+    }
+
+    fn live(nodes: &[i32]) -> BTreeSet<i32> {
+        nodes.iter().copied().collect()
+    }
+
+    fn clean(_: &str) -> bool {
+        false
+    }
+
+    /// Applies every record, each as its own batch as the controller commits them.
+    fn applied(image: &MetadataImage, records: &[MetadataRecord]) -> MetadataImage {
+        let mut next = image.clone();
+        for record in records {
+            next = next
+                .apply_batch(next.offset() + 1, std::slice::from_ref(record))
+                .unwrap();
+        }
+        next
+    }
+
+    #[test]
+    fn nothing_changes_while_every_replica_is_live() {
+        let image = image(&[("a", &[1, 2, 3], &[1, 2, 3], 1), ("a", &[2, 3], &[3], 3)]);
+        assert_eq!(plan(&image, &live(&[1, 2, 3]), clean), []);
+        // A replica out of the ISR going down changes nothing either.
+        let image2 = super::tests::image(&[("a", &[1, 2, 3], &[1, 2], 1)]);
+        assert_eq!(plan(&image2, &live(&[1, 2]), clean), []);
+    }
+
+    #[test]
+    fn a_dead_leader_is_replaced_by_the_first_live_isr_member_in_replica_order() {
+        let image = image(&[("a", &[1, 3, 2], &[2, 1, 3], 1)]);
+        assert_eq!(
+            plan(&image, &live(&[2, 3]), clean),
+            [change("a", 0, &[1, 3, 2], &[3, 2], 3, 1)]
+        );
+        // Dead ISR members other than the leader leave the ISR in the same change.
+        assert_eq!(
+            plan(&image, &live(&[2]), clean),
+            [change("a", 0, &[1, 3, 2], &[2], 2, 1)]
+        );
+    }
+
+    #[test]
+    fn without_a_live_isr_member_the_partition_goes_offline_keeping_its_isr() {
+        let image = image(&[("a", &[1, 2, 3], &[1, 2], 1)]);
+        let offline = change("a", 0, &[1, 2, 3], &[1, 2], -1, 1);
+        assert_eq!(
+            plan(&image, &live(&[3]), clean),
+            std::slice::from_ref(&offline)
+        );
+        // Once offline, nothing more happens until an ISR member is back...
+        let offline_image = applied(&image, &[offline]);
+        assert_eq!(plan(&offline_image, &live(&[3]), clean), []);
+        // ...and then it leads again, at the next leader epoch.
+        let back = plan(&offline_image, &live(&[2, 3]), clean);
+        assert_eq!(
+            back,
+            [MetadataRecord::Partition {
+                topic_id: id("a"),
+                partition: 0,
+                replicas: vec![1, 2, 3],
+                isr: vec![2],
+                leader: 2,
+                leader_epoch: LEADER_EPOCH + 2,
+                partition_epoch: PARTITION_EPOCH + 2,
+            }]
+        );
+        applied(&offline_image, &back);
+    }
+
+    #[test]
+    fn unclean_election_only_where_the_topic_allows_it() {
+        let image = image(&[("a", &[1, 2, 3], &[1], 1), ("u", &[1, 3, 2], &[1], 1)]);
+        let unclean = |topic: &str| topic == "u";
+        assert_eq!(
+            plan(&image, &live(&[2, 3]), unclean),
+            [
+                change("a", 0, &[1, 2, 3], &[1], -1, 1),
+                change("u", 0, &[1, 3, 2], &[3], 3, 1),
+            ]
+        );
+        // A leaderless partition is elected uncleanly too once allowed.
+        let leaderless = super::tests::image(&[("u", &[1, 2], &[1], -1)]);
+        assert_eq!(plan(&leaderless, &live(&[2]), clean), []);
+        assert_eq!(
+            plan(&leaderless, &live(&[2]), unclean),
+            [change("u", 0, &[1, 2], &[2], 2, 1)]
+        );
+    }
+
+    #[test]
+    fn a_live_leader_loses_dead_isr_members_at_the_same_leader_epoch() {
+        let image = image(&[("a", &[1, 2, 3], &[3, 1, 2], 1)]);
+        assert_eq!(
+            plan(&image, &live(&[1]), clean),
+            [change("a", 0, &[1, 2, 3], &[1], 1, 0)]
+        );
+        assert_eq!(
+            plan(&image, &live(&[1, 2]), clean),
+            [change("a", 0, &[1, 2, 3], &[1, 2], 1, 0)]
+        );
+    }
+
+    #[test]
+    fn one_record_per_changed_partition_each_applying_on_its_own() {
+        let image = image(&[
+            ("b", &[1, 2], &[1, 2], 1),
+            ("b", &[2, 3], &[2, 3], 2),
+            ("b", &[3, 1], &[3, 1], 3),
+            ("a", &[2], &[2], 2),
+        ]);
+        let records = plan(&image, &live(&[1, 3]), clean);
+        assert_eq!(
+            records,
+            [
+                change("a", 0, &[2], &[2], -1, 1),
+                change("b", 0, &[1, 2], &[1], 1, 0),
+                change("b", 1, &[2, 3], &[3], 3, 1),
+            ]
+        );
+        // Applied, the plan is done: nothing more to change for the same live set.
+        let next = applied(&image, &records);
+        assert_eq!(plan(&next, &live(&[1, 3]), clean), []);
+        // A plan made from the old image is refused by the new one: compare-and-set.
+        assert!(next.apply_batch(99, &records[1..2]).is_err());
+    }
+
+    #[test]
+    fn a_shutting_down_leader_hands_over_to_the_first_other_isr_member() {
+        let image = image(&[
+            ("a", &[1, 3, 2], &[2, 1, 3], 1),
+            ("a", &[1, 2], &[1], 1),
+            ("a", &[2, 1], &[2, 1], 2),
+            ("b", &[3, 1], &[1, 3], 1),
+        ]);
+        let records = handoffs(&image, 1);
+        assert_eq!(
+            records,
+            [
+                change("a", 0, &[1, 3, 2], &[2, 3], 3, 1),
+                change("b", 0, &[3, 1], &[3], 3, 1),
+            ]
+        );
+        let next = applied(&image, &records);
+        assert_eq!(handoffs(&next, 1), []);
+        assert_eq!(next.partition("a", 1).unwrap().leader, 1);
+        assert_eq!(
+            next.partition("a", 2).unwrap(),
+            image.partition("a", 2).unwrap()
+        );
+    }
+}

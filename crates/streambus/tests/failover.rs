@@ -1,0 +1,245 @@
+//! Failover under load: a librdkafka producer streams acks=all records to a partition with
+//! three replicas while its leader is SIGKILLed (or paused with SIGSTOP); the controller
+//! elects a new leader from the ISR and the producer carries on. Afterwards every
+//! acknowledged record is readable at its acknowledged offset, byte for byte, and the three
+//! replicas hold identical logs once the old leader is back.
+//!
+//! Each round prints how long the cluster took to name a new leader and to acknowledge
+//! records again. `STREAMBUS_FAILOVER_ROUNDS=N` runs every scenario N times (default 1).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use support::cluster::{AGREE, Cluster, NODES, agreed, create_replicated, segment_bytes, view};
+use support::poll;
+
+/// Records the producer may send in a round, whatever happens.
+const MAX_RECORDS: u64 = 60_000;
+/// Records acknowledged before the leader is stopped, and after a new one serves.
+const WARM_UP: usize = 500;
+
+/// What the producer was told: acknowledged `(offset, value)` pairs in order of arrival,
+/// with the time each arrived, and the failures.
+#[derive(Default)]
+struct Deliveries {
+    acked: Mutex<Vec<(i64, Vec<u8>, Instant)>>,
+    failed: AtomicUsize,
+}
+
+struct Recorder(Arc<Deliveries>);
+
+impl ClientContext for Recorder {}
+
+impl ProducerContext for Recorder {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(message) => {
+                let value = message.payload().unwrap_or_default().to_vec();
+                self.0
+                    .acked
+                    .lock()
+                    .unwrap()
+                    .push((message.offset(), value, Instant::now()));
+            }
+            Err(_) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Streams records `{topic}-{seq}` to partition 0 until `stop`, at most [`MAX_RECORDS`],
+/// then waits for every delivery report.
+fn start_producer(
+    bootstrap: String,
+    topic: &str,
+    deliveries: Arc<Deliveries>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Result<u64>> {
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        let producer: ThreadedProducer<Recorder> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .set("retry.backoff.ms", "50")
+            // A paused leader answers nothing and closes nothing: what ends the requests
+            // waiting on it, and makes librdkafka look for the new leader elsewhere, are
+            // these timeouts (30 s and 60 s by default).
+            .set("request.timeout.ms", "3000")
+            .set("socket.timeout.ms", "3000")
+            .set("topic.metadata.refresh.interval.ms", "1000")
+            .create_with_context(Recorder(deliveries))?;
+        let mut sent = 0;
+        while !stop.load(Ordering::Relaxed) && sent < MAX_RECORDS {
+            let value = format!("{topic}-{sent}");
+            match producer.send(BaseRecord::<(), _>::to(&topic).partition(0).payload(&value)) {
+                Ok(()) => sent += 1,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+            if sent % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        producer.flush(Duration::from_secs(40))?;
+        Ok(sent)
+    })
+}
+
+/// Every record of partition 0 from the start to the high watermark: offset to value.
+fn read_log(bootstrap: &str, topic: &str) -> Result<BTreeMap<i64, Vec<u8>>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "failover-reader")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let (_, high) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let mut log = BTreeMap::new();
+    poll("the whole log to be read", AGREE, || {
+        while let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.ok()?;
+            log.insert(
+                message.offset(),
+                message.payload().unwrap_or_default().to_vec(),
+            );
+        }
+        (log.len() as i64 >= high).then_some(())
+    })
+    .with_context(|| format!("read {} of {high} records", log.len()))?;
+    Ok(log)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Kill,
+    Pause,
+}
+
+/// One round: stream, stop the leader with `fault`, keep streaming, bring it back, check.
+fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
+    create_replicated(&cluster.node(1).bootstrap(), topic, 1, 3)?;
+    let (_, views) = agreed(cluster, topic, |v| v[&0].isr.len() == NODES as usize)?;
+    let leader = views[&0].leader;
+
+    let deliveries = Arc::new(Deliveries::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = start_producer(
+        cluster.bootstrap(),
+        topic,
+        Arc::clone(&deliveries),
+        Arc::clone(&stop),
+    );
+    let acked = || deliveries.acked.lock().unwrap().len();
+    poll("records acknowledged before the fault", AGREE, || {
+        (acked() >= WARM_UP).then_some(())
+    })?;
+
+    let stopped_at = Instant::now();
+    match fault {
+        Fault::Kill => cluster.kill(leader)?,
+        Fault::Pause => cluster.node(leader).pause()?,
+    }
+    let survivor = (1..=NODES).find(|id| *id != leader).unwrap();
+    let new_leader = poll("a new leader", AGREE, || {
+        let (_, views) = view(&cluster.node(survivor).bootstrap(), topic)?;
+        Some(views[&0].leader).filter(|l| *l >= 0 && *l != leader)
+    })?;
+    let elected_in = stopped_at.elapsed();
+    let before = acked();
+    poll("records acknowledged by the new leader", AGREE, || {
+        (acked() >= before + WARM_UP).then_some(())
+    })?;
+    let serving_in = deliveries
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, at)| *at)
+        .find(|at| *at > stopped_at + elected_in)
+        .map_or(Duration::ZERO, |at| at - stopped_at);
+    stop.store(true, Ordering::Relaxed);
+    let sent = producer.join().unwrap()?;
+
+    match fault {
+        Fault::Kill => cluster.restart(leader)?,
+        Fault::Pause => cluster.node(leader).resume()?,
+    }
+    agreed(cluster, topic, |v| v[&0].isr.len() == NODES as usize)?;
+    let log = read_log(&cluster.bootstrap(), topic)?;
+    let acked = deliveries.acked.lock().unwrap().clone();
+    let failed = deliveries.failed.load(Ordering::Relaxed);
+    eprintln!(
+        "{fault:?} of leader {leader}: node {new_leader} led after {elected_in:?}, acknowledged again after {serving_in:?}; {sent} sent, {} acknowledged, {failed} failed, {} in the log",
+        acked.len(),
+        log.len()
+    );
+    for (offset, value, _) in &acked {
+        ensure!(
+            log.get(offset) == Some(value),
+            "acknowledged {:?} at offset {offset} is not in the log (found {:?})",
+            String::from_utf8_lossy(value),
+            log.get(offset)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        );
+    }
+    for (offset, value) in &log {
+        let text = String::from_utf8_lossy(value);
+        let seq: Option<u64> = text
+            .strip_prefix(&format!("{topic}-"))
+            .and_then(|s| s.parse().ok());
+        ensure!(
+            seq.is_some_and(|s| s < sent),
+            "offset {offset} holds {text:?}, which was never sent"
+        );
+    }
+    ensure!(
+        acked.len() + failed <= sent as usize + acked.len() / 10,
+        "more reports than records"
+    );
+    poll("the three replicas to hold the same log", AGREE, || {
+        let copies: Vec<Vec<u8>> = (1..=NODES)
+            .map(|id| segment_bytes(cluster, id, topic, 0))
+            .collect();
+        copies.windows(2).all(|w| w[0] == w[1]).then_some(())
+    })?;
+    Ok(())
+}
+
+#[test]
+fn acknowledged_records_survive_the_leaders_death_and_pause() -> Result<()> {
+    let rounds: usize = std::env::var("STREAMBUS_FAILOVER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut cluster = Cluster::start()?;
+    for round_number in 0..rounds {
+        for fault in [Fault::Kill, Fault::Pause] {
+            let topic = format!("failover-{fault:?}-{round_number}").to_lowercase();
+            round(&mut cluster, &topic, fault).with_context(|| format!("round {topic}"))?;
+        }
+    }
+    Ok(())
+}
