@@ -146,7 +146,44 @@ impl Broker {
                 ),
             }
         };
-        vec![storage, metadata, groups]
+        vec![storage, metadata, groups, self.replication_health()]
+    }
+
+    /// The partitions this broker leads whose ISR lacks some of their replicas.
+    fn replication_health(&self) -> ComponentHealth {
+        let mut led = 0;
+        let mut under: Vec<String> = Vec::new();
+        for partition in self.replicas.partitions() {
+            if !partition.is_leader() {
+                continue;
+            }
+            led += 1;
+            let tp = partition.topic_partition();
+            let replicas = self
+                .image()
+                .partition(&tp.topic, tp.partition)
+                .map_or(1, |p| p.replicas.len());
+            if partition.isr().len() < replicas {
+                under.push(tp.to_string());
+            }
+        }
+        if under.is_empty() {
+            return ComponentHealth {
+                name: "replication",
+                status: HealthStatus::Healthy,
+                detail: format!("{led} partitions led, all fully in sync"),
+            };
+        }
+        under.sort();
+        ComponentHealth {
+            name: "replication",
+            status: HealthStatus::Degraded,
+            detail: format!(
+                "{} of {led} partitions led here are under-replicated: {}",
+                under.len(),
+                under.join(", ")
+            ),
+        }
     }
 }
 
@@ -162,13 +199,14 @@ mod tests {
         testing::create_topic(&broker, "t", 3, &[]).await;
         let health = broker.health();
         let names: Vec<_> = health.iter().map(|c| c.name).collect();
-        assert_eq!(names, ["storage", "metadata", "groups"]);
+        assert_eq!(names, ["storage", "metadata", "groups", "replication"]);
         assert!(
             health.iter().all(|c| c.status == HealthStatus::Healthy),
             "{health:?}"
         );
         assert_eq!(health[0].detail, "3 partitions served");
         assert_eq!(health[1].detail, "1 topics, 1 brokers");
+        assert_eq!(health[3].detail, "3 partitions led, all fully in sync");
     }
 
     #[tokio::test]

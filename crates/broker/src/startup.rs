@@ -64,7 +64,11 @@ impl Broker {
         config.validate()?;
         let dir = config.data_dir.clone();
         fs::create_dir_all(&dir).map_err(|e| data_dir_error(&dir, e.to_string()))?;
-        let cluster_id = read_or_create_identity(&dir, config.node_id)?;
+        let new_id = || match &config.quorum {
+            Some(quorum) => quorum_cluster_id(&quorum.voters),
+            None => new_cluster_id(),
+        };
+        let cluster_id = read_or_create_identity(&dir, config.node_id, new_id)?;
         let mut logs_config = LogManagerConfig::new(&dir);
         logs_config.defaults = config.log.clone();
         let (logs, report) = LogManager::open(logs_config)?;
@@ -242,8 +246,13 @@ fn data_dir_error(path: &Path, reason: String) -> BrokerError {
     }
 }
 
-/// Reads `meta.properties`, checking the node id, or writes it with a new cluster id.
-fn read_or_create_identity(dir: &Path, node_id: i32) -> Result<String, BrokerError> {
+/// Reads `meta.properties`, checking the node id, or writes it with the cluster id `new_id`
+/// makes.
+fn read_or_create_identity(
+    dir: &Path,
+    node_id: i32,
+    new_id: impl FnOnce() -> String,
+) -> Result<String, BrokerError> {
     let path = dir.join(META_PROPERTIES);
     match fs::read_to_string(&path) {
         Ok(text) => {
@@ -268,7 +277,7 @@ fn read_or_create_identity(dir: &Path, node_id: i32) -> Result<String, BrokerErr
             Ok(cluster_id)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id = new_cluster_id();
+            let cluster_id = new_id();
             let text = format!("version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
             let tmp = path.with_extension("tmp");
             fs::write(&tmp, text)
@@ -283,9 +292,31 @@ fn read_or_create_identity(dir: &Path, node_id: i32) -> Result<String, BrokerErr
 
 /// A Kafka-style cluster id: a random UUID in URL-safe base64 without padding (22 chars).
 fn new_cluster_id() -> String {
+    encode_cluster_id(u128::from_be_bytes(uuid::Uuid::new_v4().into_bytes()))
+}
+
+/// The cluster id of the quorum of `voters`: the same on every node without their agreeing
+/// on anything but the voter list they are all given (Kafka has each node formatted with one
+/// id instead). Two FNV-1a hashes of the sorted `id@addr` entries make its 128 bits.
+fn quorum_cluster_id(voters: &[streambus_metadata::Voter]) -> String {
+    let mut entries: Vec<String> = voters
+        .iter()
+        .map(|v| format!("{}@{}", v.id, v.addr))
+        .collect();
+    entries.sort();
+    let text = entries.join(",");
+    let fnv = |seed: u64| {
+        text.bytes().fold(seed, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let high = fnv(0xcbf2_9ce4_8422_2325);
+    let low = fnv(0x8422_2325_cbf2_9ce4);
+    encode_cluster_id((u128::from(high) << 64) | u128::from(low))
+}
+
+fn encode_cluster_id(mut bits: u128) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut bits = u128::from_be_bytes(bytes);
     // 128 bits as 22 six-bit digits, least significant last (the first holds 2 bits).
     let mut chars = ['A'; 22];
     for c in chars.iter_mut().rev() {
@@ -311,11 +342,27 @@ mod tests {
     }
 
     #[test]
+    fn a_quorum_has_one_cluster_id_whatever_the_order_of_its_voters() {
+        let voters =
+            streambus_metadata::Voter::parse_list("1@127.0.0.1:9093,2@127.0.0.1:9095").unwrap();
+        let reversed: Vec<_> = voters.iter().rev().copied().collect();
+        let id = quorum_cluster_id(&voters);
+        assert_eq!(id.len(), 22);
+        assert_eq!(id, quorum_cluster_id(&reversed));
+        let other =
+            streambus_metadata::Voter::parse_list("1@127.0.0.1:9093,2@127.0.0.1:9096").unwrap();
+        assert_ne!(id, quorum_cluster_id(&other));
+    }
+
+    #[test]
     fn identity_is_kept_and_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let first = read_or_create_identity(dir.path(), 3).unwrap();
-        assert_eq!(read_or_create_identity(dir.path(), 3).unwrap(), first);
-        let err = read_or_create_identity(dir.path(), 4).unwrap_err();
+        let first = read_or_create_identity(dir.path(), 3, new_cluster_id).unwrap();
+        assert_eq!(
+            read_or_create_identity(dir.path(), 3, new_cluster_id).unwrap(),
+            first
+        );
+        let err = read_or_create_identity(dir.path(), 4, new_cluster_id).unwrap_err();
         assert!(
             err.to_string().contains("belongs to node 3, not node 4"),
             "{err}"

@@ -18,6 +18,21 @@ use support::{create_topic, poll};
 fn three_nodes_share_metadata_spread_partitions_and_survive_the_quorum_leaders_death() -> Result<()>
 {
     let mut cluster = Cluster::start()?;
+    let ids: Vec<String> = cluster
+        .dirs
+        .iter()
+        .map(|dir| std::fs::read_to_string(dir.path().join("meta.properties")).unwrap())
+        .map(|text| {
+            text.lines()
+                .find(|l| l.starts_with("cluster.id="))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ensure!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "one cluster id: {ids:?}"
+    );
     let (topic, partitions, per_partition) = ("spread", 6, 50);
     create_topic(&cluster.node(2).bootstrap(), topic, partitions)?;
     let (brokers, leaders) = agreed_view(&cluster, topic)?;

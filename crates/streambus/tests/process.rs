@@ -573,7 +573,7 @@ fn health_endpoints_answer_once_serving() -> Result<()> {
         body.starts_with(r#"{"status":"healthy","components":["#),
         "{body}"
     );
-    for component in ["listeners", "storage", "metadata", "groups"] {
+    for component in ["listeners", "storage", "metadata", "groups", "replication"] {
         ensure!(
             body.contains(&format!(r#""name":"{component}""#)),
             "no {component}: {body}"
