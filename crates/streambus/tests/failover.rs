@@ -1,5 +1,6 @@
 //! Failover under load: a librdkafka producer streams acks=all records to a partition with
-//! three replicas while its leader is SIGKILLed (or paused with SIGSTOP); the controller
+//! three replicas while its leader is SIGKILLed, paused with SIGSTOP, or cut off from the
+//! other nodes' metadata quorum (its links black-holed by fault-injecting proxies); the controller
 //! elects a new leader from the ISR and the producer carries on. Afterwards every
 //! acknowledged record is readable at its acknowledged offset, byte for byte, and the three
 //! replicas hold identical logs once the old leader is back.
@@ -28,7 +29,7 @@ use support::cluster::{AGREE, Cluster, NODES, agreed, create_replicated, segment
 use support::poll;
 
 /// Records the producer may send in a round, whatever happens.
-const MAX_RECORDS: u64 = 60_000;
+const MAX_RECORDS: u64 = 150_000;
 /// Records acknowledged before the leader is stopped, and after a new one serves.
 const WARM_UP: usize = 500;
 
@@ -134,8 +135,13 @@ fn read_log(bootstrap: &str, topic: &str) -> Result<BTreeMap<i64, Vec<u8>>> {
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
+    /// SIGKILL; brought back by a restart on its directory.
     Kill,
+    /// SIGSTOP; brought back by SIGCONT.
     Pause,
+    /// Its quorum links black-holed both ways (clients and the Kafka paths still reach
+    /// it); brought back by healing them. Needs a cluster started behind proxies.
+    CutOff,
 }
 
 /// One round: stream, stop the leader with `fault`, keep streaming, bring it back, check.
@@ -161,6 +167,7 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
     match fault {
         Fault::Kill => cluster.kill(leader)?,
         Fault::Pause => cluster.node(leader).pause()?,
+        Fault::CutOff => cluster.isolate(leader),
     }
     let survivor = (1..=NODES).find(|id| *id != leader).unwrap();
     let new_leader = poll("a new leader", AGREE, || {
@@ -186,6 +193,7 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
     match fault {
         Fault::Kill => cluster.restart(leader)?,
         Fault::Pause => cluster.node(leader).resume()?,
+        Fault::CutOff => cluster.heal(leader),
     }
     agreed(cluster, topic, |v| v[&0].isr.len() == NODES as usize)?;
     let log = read_log(&cluster.bootstrap(), topic)?;
@@ -240,6 +248,20 @@ fn acknowledged_records_survive_the_leaders_death_and_pause() -> Result<()> {
             let topic = format!("failover-{fault:?}-{round_number}").to_lowercase();
             round(&mut cluster, &topic, fault).with_context(|| format!("round {topic}"))?;
         }
+    }
+    Ok(())
+}
+
+#[test]
+fn acknowledged_records_survive_a_leader_cut_off_from_its_peers() -> Result<()> {
+    let rounds: usize = std::env::var("STREAMBUS_FAILOVER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut cluster = Cluster::start_behind_proxies()?;
+    for round_number in 0..rounds {
+        let topic = format!("failover-cutoff-{round_number}");
+        round(&mut cluster, &topic, Fault::CutOff).with_context(|| format!("round {topic}"))?;
     }
     Ok(())
 }

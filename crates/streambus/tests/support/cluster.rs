@@ -16,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
+use streambus_testkit::FaultProxy;
 use tempfile::TempDir;
 
 use super::{Launch, Server, poll};
@@ -47,18 +48,71 @@ pub fn free_ports(n: i32) -> Vec<u16> {
 
 pub struct Cluster {
     pub dirs: Vec<TempDir>,
-    voters: String,
+    /// Each node's `--voters` (the same list unless the cluster runs behind proxies).
+    voters: Vec<String>,
+    /// Each node's quorum listener, when it is not its entry in its voter list.
+    controller_addrs: Vec<Option<String>>,
+    /// The proxy that carries node `from`'s quorum traffic to node `to`: `(from, to, proxy)`.
+    proxies: Vec<(i32, i32, FaultProxy)>,
     nodes: Vec<Option<Server>>,
 }
 
 impl Cluster {
     /// Starts every node at once (each waits for the others to form the quorum).
     pub fn start() -> Result<Cluster> {
-        let voters = voters(&free_ports(NODES));
+        let list = voters(&free_ports(NODES));
+        Cluster::start_nodes(
+            vec![list; NODES as usize],
+            vec![None; NODES as usize],
+            Vec::new(),
+        )
+    }
+
+    /// Starts every node with its quorum traffic to each other node through a proxy of its
+    /// own, so that [`isolate`](Cluster::isolate) can cut one node off from the others'
+    /// quorum while clients and the other brokers' Kafka connections still reach it. (The
+    /// voter lists differ per node, and with them the derived cluster ids.)
+    pub fn start_behind_proxies() -> Result<Cluster> {
+        let ports = free_ports(NODES);
+        let mut proxies = Vec::new();
+        for from in 1..=NODES {
+            for to in (1..=NODES).filter(|to| *to != from) {
+                let target = std::net::SocketAddr::from(([127, 0, 0, 1], ports[(to - 1) as usize]));
+                proxies.push((from, to, FaultProxy::start(target)));
+            }
+        }
+        let lists = (1..=NODES)
+            .map(|from| {
+                let entries: Vec<String> = (1..=NODES)
+                    .map(|to| {
+                        let port = proxies
+                            .iter()
+                            .find(|(f, t, _)| *f == from && *t == to)
+                            .map_or(ports[(to - 1) as usize], |(_, _, p)| p.addr().port());
+                        format!("{to}@127.0.0.1:{port}")
+                    })
+                    .collect();
+                entries.join(",")
+            })
+            .collect();
+        let binds = ports
+            .iter()
+            .map(|p| Some(format!("127.0.0.1:{p}")))
+            .collect();
+        Cluster::start_nodes(lists, binds, proxies)
+    }
+
+    fn start_nodes(
+        voters: Vec<String>,
+        controller_addrs: Vec<Option<String>>,
+        proxies: Vec<(i32, i32, FaultProxy)>,
+    ) -> Result<Cluster> {
         let dirs: Vec<TempDir> = (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect();
         let mut cluster = Cluster {
             dirs,
             voters,
+            controller_addrs,
+            proxies,
             nodes: Vec::new(),
         };
         let mut spawned = Vec::new();
@@ -75,7 +129,13 @@ impl Cluster {
     pub fn launch(&self, id: i32) -> Launch {
         let mut launch = Launch::new(self.dirs[(id - 1) as usize].path());
         launch.node_id = Some(id);
-        launch.extra = vec!["--voters".into(), self.voters.clone()];
+        let index = (id - 1) as usize;
+        launch.extra = vec!["--voters".into(), self.voters[index].clone()];
+        if let Some(addr) = &self.controller_addrs[index] {
+            launch
+                .extra
+                .extend(["--controller-addr".into(), addr.clone()]);
+        }
         // A stopped follower leaves the ISR after 2 s rather than Kafka's 30, and a dead
         // broker's session ends after 2 s.
         launch
@@ -87,6 +147,25 @@ impl Cluster {
         // The test's own default is `info`, which would bring the Raft library's logs back.
         launch.env.push(("STREAMBUS_LOG".into(), String::new()));
         launch
+    }
+
+    /// Black-holes node `id`'s quorum links both ways: it neither hears from the others'
+    /// quorum nor is heard. Only for a cluster started behind proxies.
+    pub fn isolate(&self, id: i32) {
+        for (from, to, proxy) in &self.proxies {
+            if *from == id || *to == id {
+                proxy.blackhole();
+            }
+        }
+    }
+
+    /// Opens node `id`'s quorum links again.
+    pub fn heal(&self, id: i32) {
+        for (from, to, proxy) in &self.proxies {
+            if *from == id || *to == id {
+                proxy.heal();
+            }
+        }
     }
 
     pub fn node(&self, id: i32) -> &Server {
@@ -123,6 +202,21 @@ impl Cluster {
             .take()
             .context("not running")?;
         node.sigkill()
+    }
+
+    /// Stops node `id` with SIGTERM (a clean shutdown: it hands its leaderships over first)
+    /// and waits for it to exit, at most [`AGREE`]: its whole stderr. A node that exits
+    /// unsuccessfully is an error.
+    pub fn stop(&mut self, id: i32) -> Result<String> {
+        let node = self.nodes[(id - 1) as usize]
+            .take()
+            .context("not running")?;
+        let (status, stderr) = node.terminate(AGREE)?;
+        ensure!(
+            status.success(),
+            "node {id} exited with {status} after SIGTERM:\n{stderr}"
+        );
+        Ok(stderr)
     }
 
     pub fn restart(&mut self, id: i32) -> Result<()> {
