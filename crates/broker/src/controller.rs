@@ -231,6 +231,23 @@ pub(crate) fn move_leadership_away(broker: &Broker, timeout: Duration) {
     }
     let node = broker.config.node_id;
     let deadline = Instant::now() + timeout;
+    let image = broker.metadata.image();
+    let stranded: Vec<String> = image
+        .topics()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .filter(|p| p.leader == node && p.isr.iter().all(|r| *r == node))
+                .map(move |p| format!("{}-{}", t.name, p.partition))
+        })
+        .collect();
+    if !stranded.is_empty() {
+        tracing::warn!(
+            node,
+            partitions = ?stranded,
+            "no other in-sync replica can lead these partitions: they are offline until this node returns"
+        );
+    }
     loop {
         let image = broker.metadata.image();
         let moves = handoffs(&image, node);

@@ -121,6 +121,14 @@ impl Broker {
         Ok(broker)
     }
 
+    /// Hands this node's partition leaderships to other in-sync replicas (Kafka's controlled
+    /// shutdown); a stopping cluster node calls it while it still serves, before its
+    /// listeners close, so that followers can fetch what the new leaders need. Nothing to
+    /// do on a single node. `close` calls it too, for whatever is still led by then.
+    pub fn hand_over_leaderships(&self) {
+        controller::move_leadership_away(self, HANDOFF_TIMEOUT);
+    }
+
     /// Stops background work and closes every log and the metadata log cleanly.
     pub fn close(&self) -> Result<(), BrokerError> {
         // Leaderships move to other in-sync replicas first, while this node still serves

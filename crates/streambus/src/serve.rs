@@ -76,8 +76,12 @@ async fn serve(config: ServeConfig) -> Result<()> {
         "streambus is serving"
     );
 
+    let handing_over = Arc::clone(&broker);
     let signal = tokio::spawn(async move {
         shutdown_signal().await;
+        // Leaderships move to other in-sync replicas while this node still serves their
+        // fetches (Kafka's controlled shutdown); only then do the listeners stop.
+        let _ = tokio::task::spawn_blocking(move || handing_over.hand_over_leaderships()).await;
         let _ = stop.send(true);
     });
     let served =
