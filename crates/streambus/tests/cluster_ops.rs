@@ -16,8 +16,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,11 +28,12 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use streambus_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use support::cluster::{
-    Cluster, NODES, PartitionView, agreed, create_replicated, produce, value, view,
+    Acked, Cluster, Deliveries, NODES, PartitionView, agreed, create_replicated, produce,
+    streaming_producer, value, view,
 };
 use support::{block_on, poll};
 
@@ -56,43 +57,6 @@ fn roll_value(topic: &str, partition: i32, seq: u64) -> Vec<u8> {
     value
 }
 
-/// What the producer was told: acknowledged `(partition, offset, value)` in order of
-/// arrival, and the failures (the first few with their error).
-#[derive(Default)]
-struct Deliveries {
-    acked: Mutex<Vec<(i32, i64, Vec<u8>)>>,
-    failed: AtomicUsize,
-    errors: Mutex<Vec<String>>,
-}
-
-struct Recorder(Arc<Deliveries>);
-
-impl ClientContext for Recorder {}
-
-impl ProducerContext for Recorder {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                let value = message.payload().unwrap_or_default().to_vec();
-                self.0
-                    .acked
-                    .lock()
-                    .unwrap()
-                    .push((message.partition(), message.offset(), value));
-            }
-            Err((error, message)) => {
-                self.0.failed.fetch_add(1, Ordering::Relaxed);
-                let mut errors = self.0.errors.lock().unwrap();
-                if errors.len() < 10 {
-                    errors.push(format!("partition {}: {error}", message.partition()));
-                }
-            }
-        }
-    }
-}
-
 /// Streams records round-robin over `partitions` until `stop`, at most [`MAX_RECORDS`]
 /// (about 2,000 a second), then waits for every delivery report: how many were sent.
 fn start_producer(
@@ -104,18 +68,7 @@ fn start_producer(
 ) -> JoinHandle<Result<u64>> {
     let topic = topic.to_string();
     std::thread::spawn(move || {
-        let producer: ThreadedProducer<Recorder> = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("retry.backoff.ms", "50")
-            .set("message.timeout.ms", "30000")
-            // A stopping broker closes its connections; these make librdkafka give up on
-            // requests to it and look for the new leaders soon (30 s and 60 s by default).
-            .set("request.timeout.ms", "3000")
-            .set("socket.timeout.ms", "3000")
-            .set("topic.metadata.refresh.interval.ms", "1000")
-            .create_with_context(Recorder(deliveries))?;
+        let producer = streaming_producer(&bootstrap, deliveries)?;
         let mut sent = 0;
         let give_up = Instant::now() + Duration::from_secs(120);
         while !stop.load(Ordering::Relaxed) && sent < MAX_RECORDS && Instant::now() < give_up {
@@ -207,7 +160,7 @@ fn a_rolling_restart_under_load_loses_no_acknowledged_record() -> Result<()> {
         Arc::clone(&deliveries),
         Arc::clone(&stop),
     );
-    let acked = || deliveries.acked.lock().unwrap().len();
+    let acked = || deliveries.acked_count();
     let progress = |what: &str| {
         let before = acked();
         poll(what, DEADLINE, || {
@@ -286,7 +239,13 @@ fn a_rolling_restart_under_load_loses_no_acknowledged_record() -> Result<()> {
         acked.len()
     );
     let mut seen = std::collections::BTreeSet::new();
-    for (partition, offset, value) in &acked {
+    for Acked {
+        partition,
+        offset,
+        value,
+        ..
+    } in &acked
+    {
         ensure!(
             seen.insert((*partition, *offset)),
             "two records acknowledged at {partition}@{offset}"

@@ -12,58 +12,28 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use support::cluster::{AGREE, Cluster, NODES, agreed, create_replicated, segment_bytes, view};
+use support::cluster::{
+    AGREE, Acked, Cluster, Deliveries, NODES, agreed, create_replicated, segment_bytes,
+    streaming_producer, view,
+};
 use support::poll;
 
 /// Records the producer may send in a round, whatever happens.
 const MAX_RECORDS: u64 = 150_000;
 /// Records acknowledged before the leader is stopped, and after a new one serves.
 const WARM_UP: usize = 500;
-
-/// What the producer was told: acknowledged `(offset, value)` pairs in order of arrival,
-/// with the time each arrived, and the failures.
-#[derive(Default)]
-struct Deliveries {
-    acked: Mutex<Vec<(i64, Vec<u8>, Instant)>>,
-    failed: AtomicUsize,
-}
-
-struct Recorder(Arc<Deliveries>);
-
-impl ClientContext for Recorder {}
-
-impl ProducerContext for Recorder {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                let value = message.payload().unwrap_or_default().to_vec();
-                self.0
-                    .acked
-                    .lock()
-                    .unwrap()
-                    .push((message.offset(), value, Instant::now()));
-            }
-            Err(_) => {
-                self.0.failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
 
 /// Streams records `{topic}-{seq}` to partition 0 until `stop`, at most [`MAX_RECORDS`],
 /// then waits for every delivery report.
@@ -75,19 +45,7 @@ fn start_producer(
 ) -> JoinHandle<Result<u64>> {
     let topic = topic.to_string();
     std::thread::spawn(move || {
-        let producer: ThreadedProducer<Recorder> = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", "30000")
-            .set("retry.backoff.ms", "50")
-            // A paused leader answers nothing and closes nothing: what ends the requests
-            // waiting on it, and makes librdkafka look for the new leader elsewhere, are
-            // these timeouts (30 s and 60 s by default).
-            .set("request.timeout.ms", "3000")
-            .set("socket.timeout.ms", "3000")
-            .set("topic.metadata.refresh.interval.ms", "1000")
-            .create_with_context(Recorder(deliveries))?;
+        let producer = streaming_producer(&bootstrap, deliveries)?;
         let mut sent = 0;
         while !stop.load(Ordering::Relaxed) && sent < MAX_RECORDS {
             let value = format!("{topic}-{sent}");
@@ -158,7 +116,7 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
         Arc::clone(&deliveries),
         Arc::clone(&stop),
     );
-    let acked = || deliveries.acked.lock().unwrap().len();
+    let acked = || deliveries.acked_count();
     poll("records acknowledged before the fault", AGREE, || {
         (acked() >= WARM_UP).then_some(())
     })?;
@@ -184,7 +142,7 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, _, at)| *at)
+        .map(|a| a.at)
         .find(|at| *at > stopped_at + elected_in)
         .map_or(Duration::ZERO, |at| at - stopped_at);
     stop.store(true, Ordering::Relaxed);
@@ -204,7 +162,7 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
         acked.len(),
         log.len()
     );
-    for (offset, value, _) in &acked {
+    for Acked { offset, value, .. } in &acked {
         ensure!(
             log.get(offset) == Some(value),
             "acknowledged {:?} at offset {offset} is not in the log (found {:?})",

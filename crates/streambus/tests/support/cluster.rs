@@ -10,12 +10,18 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+};
 use rdkafka::{Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use streambus_testkit::FaultProxy;
 use tempfile::TempDir;
 
@@ -387,4 +393,77 @@ pub fn expected(partitions: i32, per_partition: u32) -> BTreeMap<i32, Vec<Vec<u8
     (0..partitions)
         .map(|p| (p, (0..per_partition).map(|seq| value(p, seq)).collect()))
         .collect()
+}
+
+/// A record the producer was told is acknowledged.
+#[derive(Debug, Clone)]
+pub struct Acked {
+    pub partition: i32,
+    pub offset: i64,
+    pub value: Vec<u8>,
+    /// When the acknowledgement arrived.
+    pub at: Instant,
+}
+
+/// What a streaming producer was told: acknowledgements in order of arrival, and the
+/// failures (the first ten with their error).
+#[derive(Default)]
+pub struct Deliveries {
+    pub acked: Mutex<Vec<Acked>>,
+    pub failed: AtomicUsize,
+    pub errors: Mutex<Vec<String>>,
+}
+
+impl Deliveries {
+    /// How many records are acknowledged so far.
+    pub fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+}
+
+/// Records every delivery report into its [`Deliveries`].
+pub struct Recorder(pub Arc<Deliveries>);
+
+impl ClientContext for Recorder {}
+
+impl ProducerContext for Recorder {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(message) => self.0.acked.lock().unwrap().push(Acked {
+                partition: message.partition(),
+                offset: message.offset(),
+                value: message.payload().unwrap_or_default().to_vec(),
+                at: Instant::now(),
+            }),
+            Err((error, message)) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+                let mut errors = self.0.errors.lock().unwrap();
+                if errors.len() < 10 {
+                    errors.push(format!("partition {}: {error}", message.partition()));
+                }
+            }
+        }
+    }
+}
+
+/// An acks=all librdkafka producer for streaming through faults, reporting into
+/// `deliveries`. A stopping, paused or cut-off broker answers nothing or closes its
+/// connections; these settings make librdkafka give up on requests to it and look for the
+/// new leaders soon (its defaults wait 30 s and 60 s).
+pub fn streaming_producer(
+    bootstrap: &str,
+    deliveries: Arc<Deliveries>,
+) -> Result<ThreadedProducer<Recorder>> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("retry.backoff.ms", "50")
+        .set("message.timeout.ms", "30000")
+        .set("request.timeout.ms", "3000")
+        .set("socket.timeout.ms", "3000")
+        .set("topic.metadata.refresh.interval.ms", "1000")
+        .create_with_context(Recorder(deliveries))?)
 }
