@@ -54,3 +54,4 @@ python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
 cargo build --locked -p streambus
 bash tests/compat/run.sh target/debug/streambus
+bash tests/compat/cluster_run.sh target/debug/streambus

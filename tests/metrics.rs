@@ -146,6 +146,19 @@ fn metrics_follow_produce_fetch_errors_and_group_commits() {
         ),
         6.0
     );
+    // A single node leads every partition, each its own only in-sync replica, and is its
+    // own quorum leader.
+    let led = value(&after, "streambus_partitions_led");
+    assert!(led >= 2.0, "{led}");
+    assert_eq!(value(&after, "streambus_under_replicated_partitions"), 0.0);
+    assert_eq!(
+        value(
+            &after,
+            r#"streambus_partition_isr_size{topic="measured",partition="0"}"#
+        ),
+        1.0
+    );
+    assert_eq!(value(&after, "streambus_quorum_leader"), 1.0);
     assert!(value(&after, "streambus_connections") >= 1.0);
     let disk = value(&after, "streambus_data_dir_size_bytes");
     assert!(disk > 0.0 && value(&after, "streambus_data_dir_free_bytes") <= disk);

@@ -41,6 +41,10 @@ impl Broker {
         );
         let mut committed = false;
         for (partition, proposal) in queued {
+            if self.is_closing() {
+                // Each commit may wait out the quorum's timeout; a stopping node drops them.
+                break;
+            }
             match self.isr_record(&partition, &proposal) {
                 Some(record) => match self.metadata.commit(vec![record]) {
                     Ok(_) => {
@@ -50,6 +54,10 @@ impl Broker {
                     Err(e) => {
                         tracing::debug!(partition = %partition.topic_partition(), error = %e, "ISR change not committed");
                         partition.isr_change_failed(&proposal);
+                        if !matches!(e, streambus_metadata::CommitError::Rejected { .. }) {
+                            // The quorum did not answer: the rest would wait as long.
+                            break;
+                        }
                     }
                 },
                 None => partition.isr_change_failed(&proposal),

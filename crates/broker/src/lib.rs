@@ -19,6 +19,7 @@ mod handlers;
 mod health;
 mod isr;
 mod metrics;
+mod replication_metrics;
 mod server;
 mod startup;
 mod topic_config;
@@ -74,6 +75,9 @@ pub struct Broker {
     isr_proposals: Mutex<Vec<(Arc<streambus_replication::Partition>, IsrProposal)>>,
     /// Set by `close`, so that background threads stop.
     closing: AtomicBool,
+    /// Set once leaderships have been handed over (controlled shutdown), which a stop does
+    /// at most once.
+    handed_over: AtomicBool,
     /// The metadata follower and controller threads of a quorum node.
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }

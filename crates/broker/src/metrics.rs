@@ -97,6 +97,7 @@ pub struct BrokerMetrics {
     /// The CPU time the counter holds, to add only what passed since the last scrape.
     cpu_seconds_seen: Mutex<f64>,
     open_fds: Gauge,
+    replication: crate::replication_metrics::ReplicationMetrics,
 }
 
 impl Default for BrokerMetrics {
@@ -134,6 +135,7 @@ impl BrokerMetrics {
             cpu_seconds: Counter::default(),
             cpu_seconds_seen: Mutex::new(0.0),
             open_fds: Gauge::default(),
+            replication: Default::default(),
         };
         metrics.register();
         metrics
@@ -248,6 +250,7 @@ impl BrokerMetrics {
             "Open file descriptors of the broker process",
             self.open_fds.clone(),
         );
+        self.replication.register(&mut r);
     }
 
     fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
@@ -378,6 +381,7 @@ impl BrokerMetrics {
             }
         }
         self.sample_groups(broker);
+        self.replication.sample(broker);
         self.sample_disk(&broker.config().data_dir);
         self.sample_process();
     }

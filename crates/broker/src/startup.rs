@@ -94,6 +94,7 @@ impl Broker {
             hosting: Mutex::new(()),
             isr_proposals: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             config,
         });
@@ -126,14 +127,16 @@ impl Broker {
     /// listeners close, so that followers can fetch what the new leaders need. Nothing to
     /// do on a single node. `close` calls it too, for whatever is still led by then.
     pub fn hand_over_leaderships(&self) {
-        controller::move_leadership_away(self, HANDOFF_TIMEOUT);
+        if !self.handed_over.swap(true, Ordering::AcqRel) {
+            controller::move_leadership_away(self, HANDOFF_TIMEOUT);
+        }
     }
 
     /// Stops background work and closes every log and the metadata log cleanly.
     pub fn close(&self) -> Result<(), BrokerError> {
         // Leaderships move to other in-sync replicas first, while this node still serves
         // them data (Kafka's controlled shutdown).
-        controller::move_leadership_away(self, HANDOFF_TIMEOUT);
+        self.hand_over_leaderships();
         self.closing.store(true, Ordering::Release);
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));

@@ -257,6 +257,26 @@ impl Partition {
         .map_err(|_| ReplicationError::TaskFailed)?
     }
 
+    /// On a leader, how many records each follower is behind the leader's committed log end,
+    /// as of its last fetch (a follower not heard from yet counts as wholly behind); empty on
+    /// a follower.
+    pub fn follower_lags(&self) -> Vec<(ReplicaId, i64)> {
+        let role = self.lock_role();
+        let Role::Leader(state) = &*role else {
+            return Vec::new();
+        };
+        state
+            .replicas()
+            .iter()
+            .copied()
+            .filter(|r| *r != state.leader())
+            .map(|r| {
+                let fetched = state.progress(r).map_or(0, |p| p.log_end_offset.max(0));
+                (r, (state.log_end_offset() - fetched).max(0))
+            })
+            .collect()
+    }
+
     /// The clock moved: proposes removing followers that have lagged too long.
     pub fn tick(&self) -> Option<IsrProposal> {
         let mut role = self.lock_role();

@@ -144,6 +144,20 @@ fn replicated_partitions_keep_identical_copies_and_a_returning_follower_rejoins_
         .unwrap();
     cluster.kill(follower)?;
     agreed(&cluster, topic, |v| !v[&0].isr.contains(&follower))?;
+    let metric = |name: &str| -> Option<f64> {
+        let (_, body) = cluster.node(leader).http_get("/metrics").ok()?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+    };
+    poll(
+        "the leader to count its under-replicated partition",
+        AGREE,
+        || (metric("streambus_under_replicated_partitions ")? >= 1.0).then_some(()),
+    )?;
+    let isr = metric(&format!(
+        "streambus_partition_isr_size{{topic=\"{topic}\",partition=\"0\"}} "
+    ));
+    ensure!(isr == Some(2.0), "ISR size metric {isr:?}");
     produce(&cluster.node(leader).bootstrap(), topic, 1, per_partition)?;
 
     // Back, it catches up and rejoins; its copy is the leader's again.
