@@ -32,6 +32,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/streambus-schemathesis.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 cd "$work"
+# One worker: hypothesis parses lambda sources with `ast.parse`, which CPython before 3.11.8
+# sometimes fails with "SystemError: AST constructor recursion depth mismatch" (CPython issue
+# 106905; this machine's interpreter is 3.11.7). Seen here with two worker threads, once in
+# several runs; one worker costs a few seconds.
 SCHEMATHESIS_HOOKS="$here/schemathesis_hooks.py" "$python" -m schemathesis.cli run \
   "$base/api/v1/openapi.json" \
   --checks not_a_server_error \
@@ -39,7 +43,7 @@ SCHEMATHESIS_HOOKS="$here/schemathesis_hooks.py" "$python" -m schemathesis.cli r
   --seed 1 \
   --no-shrink \
   --request-timeout 15 \
-  --workers 2 \
+  --workers 1 \
   --warnings off
 status=$?
 
