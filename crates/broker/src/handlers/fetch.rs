@@ -5,7 +5,8 @@
 //! a timer), and ends at the deadline. A follower replica's fetch (`replica_id` >= 0) reads
 //! up to what its leader has committed rather than the high watermark, reports its progress
 //! to the leader (which may move the high watermark or propose an ISR change), and waits
-//! for appends rather than for the high watermark. Byte limits follow Kafka: each partition returns at
+//! for appends rather than for the high watermark. A partition led elsewhere is answered
+//! with NOT_LEADER_OR_FOLLOWER and, from v12, the current leader and its epoch (KIP-951). Byte limits follow Kafka: each partition returns at
 //! most `partition_max_bytes`, the response at most `max_bytes`, except that the first batch
 //! of the first partition with data is returned even when larger, so consumers never stall.
 
@@ -16,7 +17,7 @@ use futures_util::future::select_all;
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::fetch_request::FetchRequest;
 use streambus_protocol::messages::fetch_response::{
-    FetchResponse, FetchableTopicResponse, PartitionData,
+    FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use streambus_replication::FetchWaiter;
 use streambus_storage::TopicPartition;
@@ -223,7 +224,11 @@ fn read_one(
     replica: Option<i32>,
 ) -> PartitionData {
     let Some(partition) = broker.replicas.leading(tp) else {
-        return error_data(tp.partition, broker.not_hosted(tp).code);
+        let mut data = error_data(tp.partition, broker.not_hosted(tp).code);
+        if data.error_code == ErrorCode::NotLeaderOrFollower.code() {
+            data.current_leader = current_leader(broker, tp);
+        }
+        return data;
     };
     let epoch = partition.leader_epoch();
     if state.current_leader_epoch >= 0 && state.current_leader_epoch != epoch {
@@ -283,6 +288,19 @@ fn read_one(
     data
 }
 
+/// The partition's leader and leader epoch as the metadata says (KIP-951), so that a client
+/// told NOT_LEADER_OR_FOLLOWER can go there without a metadata round trip first. Fetch v12+
+/// carries it; older versions leave the tagged field out.
+fn current_leader(broker: &Broker, tp: &TopicPartition) -> LeaderIdAndEpoch {
+    broker
+        .image()
+        .partition(&tp.topic, tp.partition)
+        .map_or_else(LeaderIdAndEpoch::default, |p| LeaderIdAndEpoch {
+            leader_id: p.leader,
+            leader_epoch: p.leader_epoch,
+        })
+}
+
 /// Whether any batch in `records` is zstd-compressed.
 fn holds_zstd(records: &[u8]) -> bool {
     BatchIter::new(records).any(|(header, _)| header.compression() == Ok(Compression::Zstd))
@@ -298,5 +316,68 @@ fn error_data(partition: i32, code: ErrorCode) -> PartitionData {
         preferred_read_replica: -1,
         records: Some(Bytes::new()),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use streambus_metadata::{MetadataRecord, Uuid};
+    use streambus_protocol::ApiKey;
+    use streambus_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+
+    use super::*;
+    use crate::handlers::testing;
+
+    #[tokio::test]
+    async fn a_partition_led_elsewhere_names_its_leader() {
+        let (_dir, broker) = testing::broker();
+        let id = Uuid::from_u128(9);
+        broker
+            .commit(vec![
+                MetadataRecord::RegisterBroker {
+                    node_id: 2,
+                    host: "127.0.0.2".into(),
+                    port: 9092,
+                    rack: None,
+                },
+                MetadataRecord::Topic {
+                    name: "elsewhere".into(),
+                    topic_id: id,
+                },
+                MetadataRecord::Partition {
+                    topic_id: id,
+                    partition: 0,
+                    replicas: vec![2, 1],
+                    isr: vec![2, 1],
+                    leader: 2,
+                    leader_epoch: 3,
+                    partition_epoch: 0,
+                },
+            ])
+            .unwrap();
+        broker.host_partitions().unwrap();
+        let request = FetchRequest {
+            max_wait_ms: 0,
+            topics: vec![FetchTopic {
+                topic: "elsewhere".into(),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let response = handle(&broker, &testing::ctx(ApiKey::Fetch, 12), request).await;
+        let data = &response.responses[0].partitions[0];
+        assert_eq!(data.error_code, ErrorCode::NotLeaderOrFollower.code());
+        assert_eq!(
+            (
+                data.current_leader.leader_id,
+                data.current_leader.leader_epoch
+            ),
+            (2, 3)
+        );
     }
 }
