@@ -191,7 +191,6 @@ impl Broker {
 mod tests {
     use super::*;
     use crate::handlers::testing;
-    use streambus_metadata::MetadataRecord;
 
     #[tokio::test]
     async fn a_fresh_broker_is_healthy_and_says_what_it_holds() {
@@ -212,33 +211,8 @@ mod tests {
     #[tokio::test]
     async fn a_partition_led_elsewhere_is_not_led_here_and_one_without_a_leader_is_unavailable() {
         let (_dir, broker) = testing::broker();
-        let id = streambus_metadata::Uuid::from_u128(7);
-        let partition = |partition, leader| MetadataRecord::Partition {
-            topic_id: id,
-            partition,
-            replicas: vec![2],
-            isr: vec![2],
-            leader,
-            leader_epoch: 0,
-            partition_epoch: 0,
-        };
-        broker
-            .commit(vec![
-                MetadataRecord::RegisterBroker {
-                    node_id: 2,
-                    host: "127.0.0.2".into(),
-                    port: 9092,
-                    rack: None,
-                },
-                MetadataRecord::Topic {
-                    name: "elsewhere".into(),
-                    topic_id: id,
-                },
-                partition(0, 2),
-                partition(1, -1),
-            ])
-            .unwrap();
-        broker.host_partitions().unwrap();
+        // Partition 0 led by node 2, partition 1 by nobody; neither by this node (1).
+        testing::led_elsewhere(&broker, "elsewhere", 7, &[(2, 0), (-1, 0)]);
         let error = |p| broker.not_hosted(&TopicPartition::new("elsewhere", p));
         assert_eq!(error(0).code, ErrorCode::NotLeaderOrFollower);
         assert_eq!(

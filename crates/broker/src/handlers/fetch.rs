@@ -321,7 +321,6 @@ fn error_data(partition: i32, code: ErrorCode) -> PartitionData {
 
 #[cfg(test)]
 mod tests {
-    use streambus_metadata::{MetadataRecord, Uuid};
     use streambus_protocol::ApiKey;
     use streambus_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 
@@ -331,31 +330,7 @@ mod tests {
     #[tokio::test]
     async fn a_partition_led_elsewhere_names_its_leader() {
         let (_dir, broker) = testing::broker();
-        let id = Uuid::from_u128(9);
-        broker
-            .commit(vec![
-                MetadataRecord::RegisterBroker {
-                    node_id: 2,
-                    host: "127.0.0.2".into(),
-                    port: 9092,
-                    rack: None,
-                },
-                MetadataRecord::Topic {
-                    name: "elsewhere".into(),
-                    topic_id: id,
-                },
-                MetadataRecord::Partition {
-                    topic_id: id,
-                    partition: 0,
-                    replicas: vec![2, 1],
-                    isr: vec![2, 1],
-                    leader: 2,
-                    leader_epoch: 3,
-                    partition_epoch: 0,
-                },
-            ])
-            .unwrap();
-        broker.host_partitions().unwrap();
+        testing::led_elsewhere(&broker, "elsewhere", 9, &[(2, 3)]);
         let request = FetchRequest {
             max_wait_ms: 0,
             topics: vec![FetchTopic {

@@ -55,6 +55,7 @@ pub(crate) fn repeated<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> HashS
 pub(crate) mod testing {
     use std::sync::Arc;
 
+    use streambus_metadata::MetadataRecord;
     use streambus_protocol::ApiKey;
 
     use crate::context::{ANONYMOUS, ConnectionInfo, RequestContext};
@@ -101,6 +102,43 @@ pub(crate) mod testing {
             correlation_id: 1,
             client_id: Some("test".into()),
         }
+    }
+
+    /// Registers broker 2 and commits topic `name` (id `id`) whose partitions have broker 2
+    /// as their one replica and the given `(leader, leader_epoch)`: partitions this broker
+    /// (node 1) neither leads nor hosts.
+    pub(crate) fn led_elsewhere(broker: &Broker, name: &str, id: u128, leaders: &[(i32, i32)]) {
+        let topic_id = streambus_metadata::Uuid::from_u128(id);
+        let mut records = vec![
+            MetadataRecord::RegisterBroker {
+                node_id: 2,
+                host: "127.0.0.2".into(),
+                port: 9092,
+                rack: None,
+            },
+            MetadataRecord::Topic {
+                name: name.into(),
+                topic_id,
+            },
+        ];
+        records.extend(
+            leaders
+                .iter()
+                .zip(0..)
+                .map(
+                    |(&(leader, leader_epoch), partition)| MetadataRecord::Partition {
+                        topic_id,
+                        partition,
+                        replicas: vec![2],
+                        isr: vec![2],
+                        leader,
+                        leader_epoch,
+                        partition_epoch: 0,
+                    },
+                ),
+        );
+        broker.commit(records).unwrap();
+        broker.host_partitions().unwrap();
     }
 
     /// Creates topic `name` with `partitions` partitions and the given overrides.

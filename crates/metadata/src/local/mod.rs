@@ -33,6 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use open::{OpenReport, SkippedSnapshot};
+pub(crate) use open::lock_dir;
 
 use crate::config::MetadataConfig;
 use crate::error::{CommitError, IoContext, MetadataError};

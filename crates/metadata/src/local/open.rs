@@ -214,8 +214,9 @@ fn replay(
     Ok(())
 }
 
-/// Takes the directory lock, held until the returned file is dropped.
-fn lock_dir(dir: &Path) -> Result<File, MetadataError> {
+/// Takes the directory's exclusive lock, held until the returned file is dropped (the local
+/// log's and the quorum's directories alike).
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, MetadataError> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)

@@ -5,7 +5,7 @@
 //! directory fsync), so after a crash a value file holds the old value or the new one,
 //! never a mix; [`read_value`] refuses a file that does not check out rather than guess.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -14,26 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::codec;
 use crate::error::{IoContext, MetadataError};
-use crate::local::LOCK_FILE;
 use crate::snapshot::{sync_dir, tmp_path};
-
-/// Takes the directory's exclusive lock, held until the returned file is dropped.
-pub(crate) fn lock_dir(dir: &Path) -> Result<File, MetadataError> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .at("open", &path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(MetadataError::Locked {
-            path: dir.to_path_buf(),
-        }),
-        Err(fs::TryLockError::Error(e)) => Err(e).at("lock", &path),
-    }
-}
 
 /// Replaces `dir/name` with `value`, durably.
 pub(crate) fn write_value<T: Serialize>(

@@ -142,7 +142,7 @@ impl RaftMetadataLog {
         let raft_config = Arc::new(config.raft_config()?);
         let dir = config.dir.clone();
         fs::create_dir_all(&dir).at("create", &dir)?;
-        let lock = disk::lock_dir(&dir)?;
+        let lock = crate::local::lock_dir(&dir)?;
         disk::remove_leftovers(&dir)?;
         let log_store = LogStore::open(&dir)?;
         let published = Arc::new(Published::default());
