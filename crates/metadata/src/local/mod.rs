@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-pub use open::{OpenReport, SkippedSnapshot};
 pub(crate) use open::lock_dir;
+pub use open::{OpenReport, SkippedSnapshot};
 
 use crate::config::MetadataConfig;
 use crate::error::{CommitError, IoContext, MetadataError};
