@@ -204,8 +204,16 @@ async fn pump(
         if !wait_open(&mut link).await {
             return;
         }
-        // A read is cancel-safe: if the link changes first, nothing read is lost.
+        // Biased towards the link: when a change and data are ready together, the change
+        // is seen first, so nothing sent after a black-hole began is forwarded. A read is
+        // cancel-safe: if the link changes first, nothing read is lost.
         tokio::select! {
+            biased;
+            changed = link.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
             read = from.read(&mut buf) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
@@ -216,11 +224,6 @@ async fn pump(
                     }
                 }
             },
-            changed = link.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
         }
     }
 }
