@@ -1,6 +1,7 @@
 //! The controller: the node that leads the metadata quorum moves partition leadership and
-//! shrinks ISRs when brokers' sessions expire (ARCHITECTURE.md decision 5), and a broker
-//! shutting down hands its leaderships over first (Kafka's controlled shutdown).
+//! shrinks ISRs when brokers' sessions expire (ARCHITECTURE.md decision 5), finishes
+//! reassignments once their new replicas are in sync, and a broker shutting down hands its
+//! leaderships over first (Kafka's controlled shutdown).
 //!
 //! It owns the decisions, not the mechanics: [`plan`] and [`handoffs`] are pure functions
 //! from an image (and the live set) to `Partition` records, and the thread around them
@@ -25,6 +26,8 @@ use streambus_replication::state::elect_leader;
 
 use crate::Broker;
 use crate::cluster_metadata::ClusterMetadata;
+use crate::partition_moves;
+use crate::replication_metrics::ElectionReason;
 use crate::topic_config;
 
 /// How often the controller looks at the live set.
@@ -111,15 +114,14 @@ fn record(
     leader_epoch: i32,
     isr: Vec<i32>,
 ) -> MetadataRecord {
-    MetadataRecord::Partition {
-        topic_id,
-        partition: p.partition,
-        replicas: p.replicas.clone(),
+    PartitionImage {
         isr,
         leader,
         leader_epoch,
         partition_epoch: p.partition_epoch.saturating_add(1),
+        ..p.clone()
     }
+    .record(topic_id)
 }
 
 /// Starts the controller thread of a quorum node; `None` on a single node, which leads all
@@ -160,20 +162,54 @@ fn tick(broker: &Broker) {
             .topic_configs(topic)
             .is_some_and(topic_config::unclean_leader_election)
     };
-    for record in plan(&image, &live, unclean) {
+    let changes = plan(&image, &live, unclean)
+        .into_iter()
+        .map(|record| (record, ElectionReason::failover))
+        .chain(
+            completed_reassignments(&image, &live)
+                .into_iter()
+                .map(|record| (record, ElectionReason::reassignment)),
+        );
+    for (record, reason) in changes {
         if broker.is_closing() {
             return;
         }
-        if !commit(broker, record, &image) {
+        if !commit(broker, record, &image, reason) {
             // The quorum is in trouble (no leader, no answer): try again next tick.
             return;
         }
     }
 }
 
-/// Commits one partition change and logs it; false if the quorum failed (as opposed to
+/// The records that finish the reassignments whose target replicas are all in sync now
+/// (see [`partition_moves::complete`]); a partition whose leader is not live is left to
+/// [`plan`], which elects one first.
+pub(crate) fn completed_reassignments(
+    image: &MetadataImage,
+    live: &BTreeSet<i32>,
+) -> Vec<MetadataRecord> {
+    image
+        .topics()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .filter(|p| live.contains(&p.leader))
+                .filter_map(|p| partition_moves::complete(p, Some(live)))
+                .map(|done| done.record(topic.id))
+        })
+        .collect()
+}
+
+/// Commits one partition change, logs it and counts a leader change as `reason` (or as
+/// unclean, if the new leader was not in sync); false if the quorum failed (as opposed to
 /// refusing the change, which the next plan takes care of).
-fn commit(broker: &Broker, record: MetadataRecord, image: &MetadataImage) -> bool {
+fn commit(
+    broker: &Broker,
+    record: MetadataRecord,
+    image: &MetadataImage,
+    reason: ElectionReason,
+) -> bool {
     let MetadataRecord::Partition {
         topic_id,
         partition,
@@ -189,10 +225,22 @@ fn commit(broker: &Broker, record: MetadataRecord, image: &MetadataImage) -> boo
         .topic_by_id(topic_id)
         .map(|t| t.name.clone())
         .unwrap_or_default();
-    let unclean = leader != -1 && !image_isr(image, topic_id, partition).contains(&leader);
+    let before = image
+        .topic_by_id(topic_id)
+        .and_then(|t| t.partition(partition));
+    let unclean = leader != -1 && before.is_some_and(|p| !p.isr.contains(&leader));
+    let elected = leader != -1 && before.is_some_and(|p| p.leader != leader);
     let isr = format!("{isr:?}");
     match broker.metadata.commit(vec![record]) {
         Ok(offset) => {
+            if elected {
+                let reason = if unclean {
+                    ElectionReason::unclean
+                } else {
+                    reason
+                };
+                broker.metrics().replication.leader_elected(reason);
+            }
             if unclean {
                 tracing::warn!(%topic, partition, leader, leader_epoch, %isr, offset,
                     "unclean leader election: records only the old ISR had are lost");
@@ -211,14 +259,6 @@ fn commit(broker: &Broker, record: MetadataRecord, image: &MetadataImage) -> boo
             false
         }
     }
-}
-
-fn image_isr(image: &MetadataImage, topic_id: Uuid, partition: i32) -> Vec<i32> {
-    image
-        .topic_by_id(topic_id)
-        .and_then(|t| t.partition(partition))
-        .map(|p| p.isr.clone())
-        .unwrap_or_default()
 }
 
 /// Controlled shutdown: hands every partition this node leads, whose ISR has another
@@ -255,9 +295,10 @@ pub(crate) fn move_leadership_away(broker: &Broker, timeout: Duration) {
             return;
         }
         // Out of time, or out of quorum: every further commit would wait as long.
-        let give_up = moves
-            .into_iter()
-            .any(|record| Instant::now() >= deadline || !commit(broker, record, &image));
+        let give_up = moves.into_iter().any(|record| {
+            Instant::now() >= deadline
+                || !commit(broker, record, &image, ElectionReason::controlled_shutdown)
+        });
         if give_up || Instant::now() >= deadline {
             let left = handoffs(&broker.metadata.image(), node);
             if !left.is_empty() {
@@ -324,6 +365,8 @@ mod tests {
                     leader,
                     leader_epoch: LEADER_EPOCH,
                     partition_epoch: PARTITION_EPOCH,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 })
                 .unwrap();
         }
@@ -348,6 +391,8 @@ mod tests {
             leader,
             leader_epoch: LEADER_EPOCH + bump,
             partition_epoch: PARTITION_EPOCH + 1,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 
@@ -416,6 +461,8 @@ mod tests {
                 leader: 2,
                 leader_epoch: LEADER_EPOCH + 2,
                 partition_epoch: PARTITION_EPOCH + 2,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             }]
         );
         applied(&offline_image, &back);

@@ -48,6 +48,9 @@ pub(crate) fn handled(api: ApiKey) -> bool {
             | ApiKey::ListGroups
             | ApiKey::DescribeGroups
             | ApiKey::DeleteGroups
+            | ApiKey::ElectLeaders
+            | ApiKey::AlterPartitionReassignments
+            | ApiKey::ListPartitionReassignments
     )
 }
 
@@ -203,6 +206,15 @@ async fn route(broker: &Broker, ctx: &RequestContext, request: Request) -> Optio
         Request::DeleteGroups(r) => {
             Response::DeleteGroups(handlers::delete_groups::handle(broker, ctx, r).await)
         }
+        Request::ElectLeaders(r) => {
+            Response::ElectLeaders(handlers::elect_leaders::handle(broker, ctx, r).await)
+        }
+        Request::AlterPartitionReassignments(r) => Response::AlterPartitionReassignments(
+            handlers::alter_partition_reassignments::handle(broker, ctx, r).await,
+        ),
+        Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(
+            handlers::list_partition_reassignments::handle(broker, ctx, r).await,
+        ),
     };
     Some(response)
 }

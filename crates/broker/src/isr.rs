@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, PoisonError};
 
-use streambus_metadata::MetadataRecord;
+use streambus_metadata::{MetadataRecord, PartitionImage};
 use streambus_replication::Partition;
 use streambus_replication::state::IsrProposal;
 
@@ -76,14 +76,13 @@ impl Broker {
         let current_state = current.leader == self.config.node_id
             && current.leader_epoch == proposal.leader_epoch
             && current.partition_epoch == proposal.partition_epoch;
-        current_state.then(|| MetadataRecord::Partition {
-            topic_id: topic.id,
-            partition: tp.partition,
-            replicas: current.replicas.clone(),
-            isr: proposal.new_isr.clone(),
-            leader: current.leader,
-            leader_epoch: current.leader_epoch,
-            partition_epoch: current.partition_epoch + 1,
+        current_state.then(|| {
+            PartitionImage {
+                isr: proposal.new_isr.clone(),
+                partition_epoch: current.partition_epoch + 1,
+                ..current.clone()
+            }
+            .record(topic.id)
         })
     }
 }

@@ -19,6 +19,8 @@ mod handlers;
 mod health;
 mod isr;
 mod metrics;
+mod partition_commit;
+mod partition_moves;
 mod replication_metrics;
 mod server;
 mod startup;

@@ -97,7 +97,7 @@ pub struct BrokerMetrics {
     /// The CPU time the counter holds, to add only what passed since the last scrape.
     cpu_seconds_seen: Mutex<f64>,
     open_fds: Gauge,
-    replication: crate::replication_metrics::ReplicationMetrics,
+    pub(crate) replication: crate::replication_metrics::ReplicationMetrics,
 }
 
 impl Default for BrokerMetrics {

@@ -9,9 +9,15 @@
 //!   replicas than replicas;
 //! - `streambus_partitions_led`: partitions led here;
 //! - `streambus_quorum_leader` (node id, -1 while none is known) and `streambus_quorum_term`;
-//!   a single node is its own leader, at term 0.
+//!   a single node is its own leader, at term 0;
+//! - `streambus_leader_elections_total{reason}`: partition leader changes this node
+//!   committed, by why: `failover` (the leader's session ended), `unclean` (a replica
+//!   outside the ISR, automatic or asked for), `controlled_shutdown`, `preferred`
+//!   (ElectLeaders) and `reassignment` (the leader was moved off the partition). The node
+//!   leading the quorum commits most of them, so sum over the nodes for the cluster.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -32,9 +38,26 @@ struct LagLabels {
     replica: i32,
 }
 
-/// The gauges, registered once and set at every scrape.
+/// Why a partition's leader changed.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)] // the label values, as written
+pub(crate) enum ElectionReason {
+    failover,
+    unclean,
+    controlled_shutdown,
+    preferred,
+    reassignment,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ElectionLabels {
+    reason: ElectionReason,
+}
+
+/// The gauges, registered once and set at every scrape, and the election counter.
 #[derive(Debug, Default)]
 pub(crate) struct ReplicationMetrics {
+    elections: Family<ElectionLabels, Counter>,
     isr_size: Family<IsrLabels, Gauge>,
     lag: Family<LagLabels, Gauge>,
     under_replicated: Gauge,
@@ -71,10 +94,22 @@ impl ReplicationMetrics {
             self.quorum_leader.clone(),
         );
         registry.register(
+            "streambus_leader_elections",
+            "Partition leader changes this node committed, by reason",
+            self.elections.clone(),
+        );
+        registry.register(
             "streambus_quorum_term",
             "The metadata quorum's current Raft term",
             self.quorum_term.clone(),
         );
+    }
+
+    /// Counts one committed leader change.
+    pub(crate) fn leader_elected(&self, reason: ElectionReason) {
+        self.elections
+            .get_or_create(&ElectionLabels { reason })
+            .inc();
     }
 
     pub(crate) fn sample(&self, broker: &Broker) {
@@ -92,9 +127,10 @@ impl ReplicationMetrics {
         for partition in &led {
             let tp = partition.topic_partition();
             let isr = partition.isr().len();
+            // While a reassignment runs, the replicas it will end with.
             let replicas = image
                 .partition(&tp.topic, tp.partition)
-                .map_or(1, |p| p.replicas.len());
+                .map_or(1, |p| p.target_replicas().len());
             if isr < replicas {
                 under += 1;
             }

@@ -36,6 +36,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => self.set_partition(
                 *topic_id,
                 PartitionImage {
@@ -45,6 +47,8 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding_replicas: adding_replicas.clone(),
+                    removing_replicas: removing_replicas.clone(),
                 },
             ),
             MetadataRecord::RemoveTopic { topic_id } => self.remove_topic(*topic_id),
@@ -325,22 +329,13 @@ fn partition_state_problem(state: &PartitionImage) -> Option<&'static str> {
     if replicas.iter().any(|&r| r < 0) {
         return Some("replica node id is negative");
     }
-    if replicas
-        .iter()
-        .enumerate()
-        .any(|(i, r)| replicas[..i].contains(r))
-    {
+    if has_duplicates(replicas) {
         return Some("replica list has duplicates");
     }
     if state.isr.iter().any(|r| !replicas.contains(r)) {
         return Some("isr member is not a replica");
     }
-    if state
-        .isr
-        .iter()
-        .enumerate()
-        .any(|(i, r)| state.isr[..i].contains(r))
-    {
+    if has_duplicates(&state.isr) {
         return Some("isr has duplicates");
     }
     if state.leader != -1 && !state.isr.contains(&state.leader) {
@@ -349,5 +344,29 @@ fn partition_state_problem(state: &PartitionImage) -> Option<&'static str> {
     if state.leader_epoch < 0 || state.partition_epoch < 0 {
         return Some("epoch is negative");
     }
+    let moving = [&state.adding_replicas, &state.removing_replicas];
+    if moving
+        .iter()
+        .any(|list| list.iter().any(|r| !replicas.contains(r)))
+    {
+        return Some("an adding or removing replica is not a replica");
+    }
+    if moving.iter().any(|list| has_duplicates(list)) {
+        return Some("adding or removing replicas have duplicates");
+    }
+    if state
+        .adding_replicas
+        .iter()
+        .any(|r| state.removing_replicas.contains(r))
+    {
+        return Some("a replica is both added and removed");
+    }
+    if state.removing_replicas.len() >= replicas.len() {
+        return Some("a reassignment removes every replica");
+    }
     None
+}
+
+fn has_duplicates(ids: &[i32]) -> bool {
+    ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id))
 }

@@ -54,6 +54,53 @@ pub struct PartitionImage {
     pub leader_epoch: i32,
     /// The partition epoch.
     pub partition_epoch: i32,
+    /// Replicas a reassignment in progress adds; empty when none runs.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas a reassignment in progress removes once the added ones are in sync.
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionImage {
+    /// The record that sets a partition of topic `topic_id` to this state.
+    pub fn record(&self, topic_id: Uuid) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id,
+            partition: self.partition,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            leader: self.leader,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            adding_replicas: self.adding_replicas.clone(),
+            removing_replicas: self.removing_replicas.clone(),
+        }
+    }
+
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas a reassignment in progress moves to (every replica when none runs):
+    /// `replicas` without those being removed, in replica order.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing_replicas.contains(r))
+            .collect()
+    }
+
+    /// The replicas before the reassignment in progress began (every replica when none
+    /// runs): `replicas` without those being added, in replica order (which puts the
+    /// target's members first, so their original order is not kept, as in Kafka).
+    pub fn original_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding_replicas.contains(r))
+            .collect()
+    }
 }
 
 /// A live topic.
@@ -196,15 +243,7 @@ impl MetadataImage {
                 topic_id: topic.id,
             });
             for p in &topic.partitions {
-                records.push(MetadataRecord::Partition {
-                    topic_id: topic.id,
-                    partition: p.partition,
-                    replicas: p.replicas.clone(),
-                    isr: p.isr.clone(),
-                    leader: p.leader,
-                    leader_epoch: p.leader_epoch,
-                    partition_epoch: p.partition_epoch,
-                });
+                records.push(p.record(topic.id));
             }
             for (name, value) in &topic.configs {
                 records.push(MetadataRecord::Config {

@@ -55,6 +55,15 @@ pub enum MetadataRecord {
         leader_epoch: i32,
         /// The version of the partition's state: one more than the version it replaces.
         partition_epoch: i32,
+        /// While a reassignment runs: the replicas it adds (members of `replicas`, not yet
+        /// all in sync). Empty otherwise, and absent from the serde form when empty, so
+        /// records written before reassignments existed read the same.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        adding_replicas: Vec<i32>,
+        /// While a reassignment runs: the replicas it removes once the added ones are in
+        /// sync (members of `replicas`, none of them also being added).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removing_replicas: Vec<i32>,
     },
     /// A topic was deleted, with its partitions and its config overrides.
     RemoveTopic {
@@ -127,6 +136,8 @@ impl MetadataRecord {
             leader: node_id,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 

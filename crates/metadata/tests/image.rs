@@ -26,6 +26,8 @@ fn partition(topic: u128, partition: i32, leader_epoch: i32) -> MetadataRecord {
         leader: 1,
         leader_epoch,
         partition_epoch: leader_epoch,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 
@@ -177,6 +179,8 @@ fn partitions_are_created_replaced_and_checked() {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     );
     assert!(image.partition("t", 2).is_none());
@@ -193,6 +197,8 @@ fn partitions_are_created_replaced_and_checked() {
             leader: 2,
             leader_epoch: 1,
             partition_epoch: 1,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         })
         .unwrap();
     assert_eq!(image.partition("t", 0).unwrap().leader, 2);
@@ -205,6 +211,8 @@ fn partitions_are_created_replaced_and_checked() {
             leader: -1,
             leader_epoch: 2,
             partition_epoch: 2,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         })
         .unwrap();
     assert_eq!(image.partition("t", 0).unwrap().leader, -1);
@@ -264,6 +272,8 @@ fn partitions_are_created_replaced_and_checked() {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
             ApplyError::InvalidPartition {
                 topic: "t".into(),
@@ -284,6 +294,8 @@ fn change(isr: &[i32], leader: i32, leader_epoch: i32, partition_epoch: i32) -> 
         leader,
         leader_epoch,
         partition_epoch,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 
@@ -557,4 +569,79 @@ impl WithOffset for MetadataImage {
         self.set_offset(offset);
         self
     }
+}
+
+/// Partition 0 of topic 1 on replicas 1..=4, moving from [1, 2, 3] to [1, 2, 4].
+fn moving(adding: &[i32], removing: &[i32], partition_epoch: i32) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id: id(1),
+        partition: 0,
+        replicas: vec![1, 2, 4, 3],
+        isr: vec![1, 2, 3],
+        leader: 1,
+        leader_epoch: 1,
+        partition_epoch,
+        adding_replicas: adding.to_vec(),
+        removing_replicas: removing.to_vec(),
+    }
+}
+
+#[test]
+fn a_reassignment_in_progress_is_part_of_the_partition_state() {
+    let mut image = image_of(&[topic("t", 1), partition(1, 0, 0), moving(&[4], &[3], 1)]);
+    let p = image.partition("t", 0).unwrap().clone();
+    assert!(p.is_reassigning());
+    assert_eq!(p.target_replicas(), vec![1, 2, 4]);
+    assert_eq!(p.original_replicas(), vec![1, 2, 3]);
+    assert_eq!(p.record(id(1)), moving(&[4], &[3], 1));
+    assert_eq!(image_of(&image.to_records()), image, "snapshots keep it");
+
+    let bad: [(&[i32], &[i32], &str); 5] = [
+        (&[5], &[], "an adding or removing replica is not a replica"),
+        (&[4, 4], &[], "adding or removing replicas have duplicates"),
+        (&[], &[3, 3], "adding or removing replicas have duplicates"),
+        (&[4], &[4], "a replica is both added and removed"),
+        (&[], &[1, 2, 4, 3], "a reassignment removes every replica"),
+    ];
+    for (adding, removing, reason) in bad {
+        refused(
+            &mut image,
+            moving(adding, removing, 2),
+            ApplyError::InvalidPartition {
+                topic: "t".into(),
+                partition: 0,
+                reason,
+            },
+        );
+    }
+    image.apply(&moving(&[], &[], 2)).unwrap();
+    let p = image.partition("t", 0).unwrap();
+    assert!(!p.is_reassigning());
+    assert_eq!(p.target_replicas(), p.replicas);
+    assert_eq!(p.original_replicas(), p.replicas);
+}
+
+#[test]
+fn partition_records_without_reassignment_fields_read_as_none_running() {
+    let stored = r#"{"Partition":{"topic_id":"00000000-0000-0000-0000-000000000001","partition":0,"replicas":[1,2],"isr":[1],"leader":1,"leader_epoch":3,"partition_epoch":4}}"#;
+    let record: MetadataRecord = serde_json::from_str(stored).unwrap();
+    let MetadataRecord::Partition {
+        adding_replicas,
+        removing_replicas,
+        ..
+    } = &record
+    else {
+        panic!("not a partition: {record:?}");
+    };
+    assert!(adding_replicas.is_empty() && removing_replicas.is_empty());
+    assert_eq!(
+        serde_json::to_string(&record).unwrap(),
+        stored,
+        "written as before when no reassignment runs"
+    );
+    let running = serde_json::to_string(&moving(&[4], &[3], 1)).unwrap();
+    assert!(
+        running.contains(r#""adding_replicas":[4],"removing_replicas":[3]"#),
+        "{running}"
+    );
 }

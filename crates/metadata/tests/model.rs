@@ -60,6 +60,7 @@ impl Model {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                .. // the generator makes no reassignments
             } => {
                 let Some(name) = self.name_of(topic_id.as_u128()) else {
                     return false;
@@ -212,6 +213,8 @@ fn record() -> impl Strategy<Value = MetadataRecord> {
                         leader,
                         leader_epoch,
                         partition_epoch,
+                        adding_replicas: Vec::new(),
+                        removing_replicas: Vec::new(),
                     }
                 }
             ),
@@ -233,6 +236,8 @@ fn record() -> impl Strategy<Value = MetadataRecord> {
                     isr,
                     leader_epoch: epoch,
                     partition_epoch: epoch,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 }
             }),
         id.prop_map(|topic_id| MetadataRecord::RemoveTopic { topic_id }),

@@ -45,14 +45,15 @@ pub struct LeaderSpec {
 
 impl Partition {
     /// Takes up leadership as `spec` says. Idempotent for the same leader epoch, when it
-    /// only confirms an ISR change; a new epoch (or a follower becoming leader) starts the
+    /// only confirms a change of ISR or replicas (a reassignment); a new epoch (or a follower becoming leader) starts the
     /// leader's state afresh at the log end, and stops the fetcher.
     pub(crate) fn make_leader(&self, spec: &LeaderSpec) -> Result<(), ReplicationError> {
         let mut role = self.lock_role();
         if let Role::Leader(state) = &mut *role
             && state.leader_epoch() == spec.leader_epoch
         {
-            let effects = state.on_isr_confirmed(&spec.isr, spec.partition_epoch);
+            let mut effects = state.on_replicas_changed(&spec.replicas, now_ms());
+            effects.extend(state.on_isr_confirmed(&spec.isr, spec.partition_epoch));
             drop(role);
             self.apply_leader_effects(effects);
             return Ok(());

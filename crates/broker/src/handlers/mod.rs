@@ -3,6 +3,7 @@
 //! response to encode at the request's version.
 
 pub(crate) mod alter_configs;
+pub(crate) mod alter_partition_reassignments;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
@@ -16,6 +17,7 @@ pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
 pub(crate) mod describe_producers;
+pub(crate) mod elect_leaders;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
 #[cfg(test)]
@@ -27,6 +29,7 @@ pub(crate) mod join_group;
 pub(crate) mod leave_group;
 pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
+pub(crate) mod list_partition_reassignments;
 pub(crate) mod metadata;
 pub(crate) mod offset_commit;
 pub(crate) mod offset_delete;
@@ -134,6 +137,8 @@ pub(crate) mod testing {
                         leader,
                         leader_epoch,
                         partition_epoch: 0,
+                        adding_replicas: Vec::new(),
+                        removing_replicas: Vec::new(),
                     },
                 ),
         );

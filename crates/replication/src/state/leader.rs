@@ -347,6 +347,33 @@ impl LeaderState {
         vec![LeaderEffect::ProposeIsr(self.propose(new_isr))]
     }
 
+    /// A reassignment changed the replica set to `replicas` (which keeps this leader; a
+    /// leader that is moved away gets a new leader epoch instead): followers that joined
+    /// start out of sync, with no progress, and those that left are forgotten, so they
+    /// hold back the high watermark no longer. An ISR change in flight is dropped: the
+    /// change of replicas came with a newer partition epoch, so the metadata log refuses it.
+    /// A list without this leader is ignored.
+    pub fn on_replicas_changed(
+        &mut self,
+        replicas: &[ReplicaId],
+        now_ms: i64,
+    ) -> Vec<LeaderEffect> {
+        if !replicas.contains(&self.leader) || replicas == self.replicas.as_slice() {
+            return Vec::new();
+        }
+        self.followers.retain(|(r, _)| replicas.contains(r));
+        for &r in replicas {
+            if r != self.leader && self.progress(r).is_none() {
+                self.followers
+                    .push((r, FollowerProgress::new_leader(false, now_ms)));
+            }
+        }
+        self.replicas = replicas.to_vec();
+        self.isr.retain(|r| replicas.contains(r));
+        self.pending = None;
+        self.maybe_advance_high_watermark().into_iter().collect()
+    }
+
     /// The controller (its AlterPartition answer, or a metadata update) says the ISR is
     /// `new_isr` at `partition_epoch`. Older or equal partition epochs are stale and ignored.
     /// Clears the change in flight, whichever it was.

@@ -218,3 +218,38 @@ fn config_is_validated() {
         Some(StateError::UnknownReplica { replica: 4 })
     );
 }
+
+#[test]
+fn a_reassignment_adds_followers_out_of_sync_and_forgets_removed_ones() {
+    let mut l = leader(&[1, 2, 3], 10, 10, 1);
+    l.on_follower_fetch(2, 10, 1).unwrap();
+    l.on_append(20).unwrap();
+    // 3 has not fetched past 10, so it holds the high watermark back.
+    assert_eq!(l.on_follower_fetch(2, 20, 2).unwrap(), vec![]);
+    assert_eq!(l.high_watermark(), 10);
+
+    // Moving from [1, 2, 3] to [1, 2, 4]: while it runs, all four are replicas.
+    assert_eq!(l.on_replicas_changed(&[1, 2, 4, 3], 3), vec![]);
+    assert_eq!(l.replicas(), &[1, 2, 4, 3]);
+    assert_eq!(l.isr(), &[1, 2, 3], "the new replica starts out of sync");
+    assert!(l.progress(4).is_some());
+    // It catches up and is proposed into the ISR.
+    assert_eq!(
+        l.on_follower_fetch(4, 20, 4).unwrap(),
+        vec![proposal(&[1, 2, 3, 4], 7)]
+    );
+    // Completion drops 3: it no longer holds the high watermark back.
+    assert_eq!(
+        l.on_replicas_changed(&[1, 2, 4], 5),
+        vec![LeaderEffect::HighWatermarkAdvanced(20)]
+    );
+    assert_eq!(l.isr(), &[1, 2]);
+    assert!(l.progress(3).is_none());
+    assert_eq!(
+        l.on_follower_fetch(3, 20, 6),
+        Err(StateError::UnknownReplica { replica: 3 })
+    );
+    // A list without the leader is not this leader's to apply.
+    assert_eq!(l.on_replicas_changed(&[2, 4], 7), vec![]);
+    assert_eq!(l.replicas(), &[1, 2, 4]);
+}
