@@ -67,4 +67,7 @@ calls! {
     OffsetDelete: offset_delete_request::OffsetDeleteRequest => offset_delete_response::OffsetDeleteResponse;
     DescribeCluster: describe_cluster_request::DescribeClusterRequest => describe_cluster_response::DescribeClusterResponse;
     OffsetForLeaderEpoch: offset_for_leader_epoch_request::OffsetForLeaderEpochRequest => offset_for_leader_epoch_response::OffsetForLeaderEpochResponse;
+    ElectLeaders: elect_leaders_request::ElectLeadersRequest => elect_leaders_response::ElectLeadersResponse;
+    AlterPartitionReassignments: alter_partition_reassignments_request::AlterPartitionReassignmentsRequest => alter_partition_reassignments_response::AlterPartitionReassignmentsResponse;
+    ListPartitionReassignments: list_partition_reassignments_request::ListPartitionReassignmentsRequest => list_partition_reassignments_response::ListPartitionReassignmentsResponse;
 }

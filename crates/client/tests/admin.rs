@@ -11,7 +11,8 @@ use rdkafka::config::ClientConfig as RdConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use streambus_client::admin::{
-    Admin, AlterConfig, ConfigResource, ConfigSource, NewTopic, OffsetResetPlan, ResetTarget,
+    Admin, AlterConfig, ConfigResource, ConfigSource, ElectionType, NewTopic, OffsetResetPlan,
+    PartitionMove, ResetTarget,
 };
 use streambus_client::{ClientConfig, Error, ErrorCode};
 use streambus_testkit::TestBroker;
@@ -267,6 +268,104 @@ fn the_cluster_describes_its_id_controller_and_brokers() {
         assert_eq!(described.brokers[0].node_id, node);
         assert_eq!(described.brokers[0].addr, broker.bootstrap());
         assert_eq!(described.brokers[0].rack, None);
+    });
+}
+
+#[test]
+fn leaders_are_elected_and_partitions_reassigned_on_one_node() {
+    let broker = broker();
+    let node = broker.broker().config().node_id;
+    block_on(async {
+        let admin = admin(&broker).await;
+        admin
+            .create_topic(&NewTopic::new("moves").partitions(2).replication_factor(1))
+            .await
+            .unwrap();
+        let p0 = vec![("moves".to_owned(), 0)];
+
+        // The only replica already leads: nothing to elect, for either kind.
+        for election in [ElectionType::Preferred, ElectionType::Unclean] {
+            let outcomes = admin.elect_leaders(election, Some(&p0)).await.unwrap();
+            assert_eq!(outcomes.len(), 1);
+            assert_eq!(
+                (outcomes[0].topic.as_str(), outcomes[0].partition),
+                ("moves", 0)
+            );
+            let error = outcomes[0].result.as_ref().unwrap_err();
+            assert_eq!(code(error), ErrorCode::ElectionNotNeeded, "{election:?}");
+        }
+        // Over every partition, the ones that need nothing are left out.
+        let all = admin
+            .elect_leaders(ElectionType::Preferred, None)
+            .await
+            .unwrap();
+        assert!(all.is_empty(), "{all:?}");
+        let unknown = vec![("nope".to_owned(), 0), ("moves".to_owned(), 7)];
+        let outcomes = admin
+            .elect_leaders(ElectionType::Preferred, Some(&unknown))
+            .await
+            .unwrap();
+        let codes: Vec<(&str, i32, ErrorCode)> = outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.topic.as_str(),
+                    o.partition,
+                    code(o.result.as_ref().unwrap_err()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("moves", 7, ErrorCode::UnknownTopicOrPartition),
+                ("nope", 0, ErrorCode::UnknownTopicOrPartition),
+            ]
+        );
+
+        // A move onto the replica it already has is done at once; bad targets are refused.
+        let to = |replicas: Option<Vec<i32>>| PartitionMove {
+            partition: ("moves".to_owned(), 1),
+            replicas,
+        };
+        let outcomes = admin
+            .alter_partition_reassignments(&[to(Some(vec![node]))])
+            .await
+            .unwrap();
+        assert!(outcomes[0].result.is_ok(), "{outcomes:?}");
+        assert!(
+            admin
+                .list_partition_reassignments(None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let bad = [
+            to(Some(vec![node + 98])),
+            to(Some(Vec::new())),
+            to(Some(vec![node, node])),
+        ];
+        for m in bad {
+            let outcomes = admin
+                .alter_partition_reassignments(std::slice::from_ref(&m))
+                .await
+                .unwrap();
+            let error = outcomes[0].result.as_ref().unwrap_err();
+            assert_eq!(code(error), ErrorCode::InvalidReplicaAssignment, "{m:?}");
+        }
+        let outcomes = admin
+            .alter_partition_reassignments(&[to(None)])
+            .await
+            .unwrap();
+        let error = outcomes[0].result.as_ref().unwrap_err();
+        assert_eq!(code(error), ErrorCode::NoReassignmentInProgress);
+        let listed = admin.list_partition_reassignments(Some(&p0)).await.unwrap();
+        assert!(listed.is_empty(), "{listed:?}");
+
+        // Nothing moved: the partition still has its one replica, led by this node.
+        let described = admin.describe_topic("moves").await.unwrap();
+        assert_eq!(described.partitions[1].replicas, vec![node]);
+        assert_eq!(described.partitions[1].leader, node);
     });
 }
 

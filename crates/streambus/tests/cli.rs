@@ -474,6 +474,75 @@ fn cluster_info_names_the_cluster_the_controller_and_the_brokers() {
 }
 
 #[test]
+fn leaders_and_reassignments_answer_in_json_and_fail_on_bad_targets() {
+    let broker = Broker::start();
+    broker.ok(&["topic", "create", "moves", "--partitions", "2"]);
+    assert_eq!(
+        broker.json(&["cluster", "elect-leaders", "--topic", "moves"]),
+        json!([
+            {"topic": "moves", "partition": 0, "error": "ELECTION_NOT_NEEDED",
+             "message": "the preferred replica already leads"},
+            {"topic": "moves", "partition": 1, "error": "ELECTION_NOT_NEEDED",
+             "message": "the preferred replica already leads"},
+        ])
+    );
+    assert_eq!(
+        broker.json(&["cluster", "elect-leaders", "--unclean"]),
+        json!([])
+    );
+    // An unknown partition is a failed election: the table, then exit code 1.
+    let ran = broker.run(&[
+        "cluster",
+        "elect-leaders",
+        "--topic",
+        "moves",
+        "--partition",
+        "5",
+    ]);
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(
+        ran.stdout,
+        "TOPIC  PARTITION  RESULT\n\
+         moves  5          UNKNOWN_TOPIC_OR_PARTITION: moves-5 does not exist\n"
+    );
+    assert_eq!(ran.stderr, "error: 1 of 1 elections failed\n");
+
+    assert_eq!(
+        broker.json(&["cluster", "reassign", "moves", "1", "--replicas", "1"]),
+        json!({"topic": "moves", "partition": 1, "target": [1], "ongoing": null})
+    );
+    assert_eq!(
+        broker.fails(&["cluster", "reassign", "moves", "1", "--replicas", "1,1"]),
+        "error: cannot reassign moves-1: INVALID_REPLICA_ASSIGNMENT (broker 1 is named twice (at 1))\n"
+    );
+    assert_eq!(
+        broker.fails(&["cluster", "reassign", "nope", "0", "--replicas", "1"]),
+        "error: cannot reassign nope-0: UNKNOWN_TOPIC_OR_PARTITION (nope-0 does not exist)\n"
+    );
+    assert_eq!(broker.json(&["cluster", "reassignments"]), json!([]));
+
+    // Arguments that cannot make a request never reach the broker.
+    for args in [
+        &["cluster", "reassign", "moves", "0"][..],
+        &[
+            "cluster",
+            "reassign",
+            "moves",
+            "0",
+            "--replicas",
+            "1",
+            "--cancel",
+        ],
+        &["cluster", "reassign", "moves", "0", "--replicas", "x"],
+        &["cluster", "elect-leaders", "--partition", "0"],
+    ] {
+        let ran = broker.run(args);
+        assert_eq!(ran.code, Some(2), "{args:?}: {ran:?}");
+        assert!(ran.stderr.starts_with("error: "), "{args:?}: {ran:?}");
+    }
+}
+
+#[test]
 fn a_missing_broker_is_named_with_how_to_start_one() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

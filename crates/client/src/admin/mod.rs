@@ -1,5 +1,6 @@
-//! The admin client: topics, configs, consumer groups and the cluster, over the Kafka admin
-//! APIs, for `streambus topic|group|cluster` and for programs that manage a cluster.
+//! The admin client: topics, configs, consumer groups, the cluster and where partitions
+//! live, over the Kafka admin APIs, for `streambus topic|group|cluster` and for programs
+//! that manage a cluster.
 //!
 //! [`Admin`] is a thin layer on a [`Cluster`]: each method builds one kind of request, sends
 //! it where Kafka's own admin client would (topic changes to the controller, group requests
@@ -15,6 +16,7 @@
 mod cluster;
 mod configs;
 mod groups;
+mod reassignments;
 mod topics;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub use configs::{AlterConfig, ConfigEntry, ConfigResource, ConfigSource};
 pub use groups::{
     GroupDescription, GroupListing, GroupOffset, MemberDescription, OffsetResetPlan, ResetTarget,
 };
+pub use reassignments::{ElectionType, OngoingReassignment, PartitionMove, PartitionOutcome};
 pub use topics::{CreatedTopic, NewTopic, TopicDescription, TopicListing};
 
 /// How many times a group request is tried while the coordinator moves or loads.

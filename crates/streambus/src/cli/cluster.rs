@@ -1,10 +1,11 @@
-//! `streambus cluster info`.
+//! `streambus cluster info|elect-leaders|reassign|reassignments`.
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::ClientArgs;
+use super::moves;
 use super::output::{Table, or_dash};
 
 /// `streambus cluster`.
@@ -20,12 +21,67 @@ pub struct ClusterArgs {
 enum ClusterCommand {
     /// Show the cluster id, the controller and the brokers
     Info,
+    /// Move partitions' leadership to their preferred replica (the first), or with
+    /// --unclean elect a leader for partitions that have none
+    ElectLeaders {
+        /// Elect a live replica outside the in-sync set for partitions without a leader;
+        /// the records only the lost leader had are gone
+        #[arg(long)]
+        unclean: bool,
+        /// Only this topic's partitions (all partitions if not given)
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only this partition of --topic
+        #[arg(long, requires = "topic")]
+        partition: Option<i32>,
+    },
+    /// Move a partition to new replicas (copying its data first), or cancel its move
+    Reassign {
+        /// The topic
+        topic: String,
+        /// The partition
+        partition: i32,
+        /// The new replicas' node ids, preferred leader first: 1,2,3
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required_unless_present = "cancel",
+            conflicts_with = "cancel"
+        )]
+        replicas: Vec<i32>,
+        /// Cancel the move in progress: the partition goes back to its replicas before it
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// Show the moves of partitions in progress
+    Reassignments {
+        /// Only this topic's
+        #[arg(long)]
+        topic: Option<String>,
+    },
 }
 
 pub async fn run(args: ClusterArgs) -> Result<()> {
     let printer = args.client.printer();
     let admin = args.client.admin().await?;
     match args.command {
+        ClusterCommand::ElectLeaders {
+            unclean,
+            topic,
+            partition,
+        } => moves::elect_leaders(&admin, &printer, unclean, topic, partition).await,
+        ClusterCommand::Reassign {
+            topic,
+            partition,
+            replicas,
+            cancel,
+        } => {
+            let target = (!cancel).then_some(replicas);
+            moves::reassign(&admin, &printer, topic, partition, target).await
+        }
+        ClusterCommand::Reassignments { topic } => {
+            moves::reassignments(&admin, &printer, topic).await
+        }
         ClusterCommand::Info => {
             let cluster = admin.describe_cluster().await?;
             let brokers: Vec<(i32, String, Option<u16>, Option<String>)> = cluster

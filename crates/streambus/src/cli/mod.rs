@@ -10,6 +10,7 @@
 mod cluster;
 mod consume;
 mod group;
+mod moves;
 mod output;
 mod produce;
 mod topic;
