@@ -1,7 +1,8 @@
 """confluent-kafka (Python over librdkafka) against a three-node StreamBus cluster: a topic
 with replication factor 3 as every node reports it, the cluster description, an acks=all
-round trip, and last a failover: SIGKILL the leader of a partition, then produce and read
-through the survivors. Run by cluster_run.sh, which sets STREAMBUS_CLUSTER_NODES,
+round trip, preferred leader elections, and last a failover: SIGKILL the leader of a
+partition, then produce and read through the survivors (whose preferred replica is then
+not available for an election). Run by cluster_run.sh, which sets STREAMBUS_CLUSTER_NODES,
 STREAMBUS_CLUSTER_PIDS and STREAMBUS_CLUSTER_KILLED. Every call has a deadline."""
 
 import os
@@ -9,7 +10,8 @@ import signal
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, ElectionType, KafkaError, KafkaException,
+                             Producer, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import value_of
@@ -200,6 +202,38 @@ def test_acks_all_round_trip_across_partitions_byte_exact(nodes, cluster_bootstr
         assert sorted(o for p, o in records if p == partition) == list(range(100))
 
 
+def elect_preferred(bootstrap, partitions):
+    """{(topic, partition): error code or None} of a preferred election."""
+    # No request_timeout: this confluent-kafka's binding rejects any keyword argument to
+    # elect_leaders (SystemError), so the future's own deadline bounds the call.
+    # The client must outlive the future, or the answer never comes.
+    admin = admin_of(bootstrap)
+    results = admin.elect_leaders(ElectionType.PREFERRED, partitions).result(timeout=20)
+    return {(tp.topic, tp.partition): None if error is None else kafka_error(error).code()
+            for tp, error in results.items()}
+
+
+def kafka_error(error):
+    """The KafkaError of a per-partition result (this client gives it bare, its docs say
+    wrapped in a KafkaException)."""
+    return error.args[0] if isinstance(error, KafkaException) else error
+
+
+def test_preferred_election_is_not_needed_while_the_first_replicas_lead(nodes,
+                                                                         cluster_bootstrap,
+                                                                         topic_name):
+    create(cluster_bootstrap, topic_name)
+    wait_fully_replicated(nodes, topic_name)
+    partitions = [TopicPartition(topic_name, p) for p in range(PARTITIONS)]
+    assert elect_preferred(cluster_bootstrap, partitions) == {
+        (topic_name, p): KafkaError.ELECTION_NOT_NEEDED for p in range(PARTITIONS)}
+    # Over the whole cluster, partitions that need nothing are left out of the answer.
+    everywhere = elect_preferred(cluster_bootstrap, None)
+    assert not [tp for tp in everywhere if tp[0] == topic_name], everywhere
+    assert elect_preferred(cluster_bootstrap, [TopicPartition("no-such-topic", 0)]) == {
+        ("no-such-topic", 0): KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
 # Last: it kills a node for good.
 def test_sigkill_of_a_leader_keeps_every_acknowledged_record(nodes, pids, cluster_bootstrap,
                                                              topic_name):
@@ -240,3 +274,6 @@ def test_sigkill_of_a_leader_keeps_every_acknowledged_record(nodes, pids, cluste
     assert missing == [], f"acknowledged records missing after the failover: {missing}"
     for position, expected in acked.items():
         assert_record(records[position], expected)
+    # The killed leader was partition 0's preferred replica: it cannot take the lead back.
+    assert elect_preferred(bootstrap, [TopicPartition(topic_name, 0)]) == {
+        (topic_name, 0): KafkaError.PREFERRED_LEADER_NOT_AVAILABLE}
