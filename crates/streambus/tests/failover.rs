@@ -3,7 +3,9 @@
 //! other nodes' metadata quorum (its links black-holed by fault-injecting proxies); the controller
 //! elects a new leader from the ISR and the producer carries on. Afterwards every
 //! acknowledged record is readable at its acknowledged offset, byte for byte, and the three
-//! replicas hold identical logs once the old leader is back.
+//! replicas hold identical logs once the old leader is back. The SIGKILL is repeated with
+//! the leadership first moved onto the controller's node, so that the quorum must elect a
+//! new leader of its own before the partition gets one.
 //!
 //! Each round prints how long the cluster took to name a new leader and to acknowledge
 //! records again. `STREAMBUS_FAILOVER_ROUNDS=N` runs every scenario N times (default 1).
@@ -25,7 +27,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use support::cluster::{
-    AGREE, Acked, Cluster, Deliveries, NODES, agreed, create_replicated, segment_bytes,
+    AGREE, Acked, Cluster, Deliveries, NODES, agreed, create_replicated, lead_from, segment_bytes,
     streaming_producer, view,
 };
 use support::poll;
@@ -102,11 +104,27 @@ enum Fault {
     CutOff,
 }
 
+/// Which node's fault a round injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The partition's leader, wherever the controller is.
+    Leader,
+    /// The partition's leader moved first onto the controller's node (the metadata
+    /// quorum's leader), which then fails: a new quorum leader must be elected before it
+    /// can elect a new partition leader.
+    LeaderOnController,
+}
+
 /// One round: stream, stop the leader with `fault`, keep streaming, bring it back, check.
-fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
+fn round(cluster: &mut Cluster, topic: &str, fault: Fault, target: Target) -> Result<()> {
     create_replicated(&cluster.node(1).bootstrap(), topic, 1, 3)?;
     let (_, views) = agreed(cluster, topic, |v| v[&0].isr.len() == NODES as usize)?;
-    let leader = views[&0].leader;
+    let mut leader = views[&0].leader;
+    if target == Target::LeaderOnController {
+        let controller = poll("a quorum leader", AGREE, || cluster.quorum_leader(leader))?;
+        lead_from(cluster, topic, 0, controller)?;
+        leader = controller;
+    }
 
     let deliveries = Arc::new(Deliveries::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -158,7 +176,7 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault) -> Result<()> {
     let acked = deliveries.acked.lock().unwrap().clone();
     let failed = deliveries.failed.load(Ordering::Relaxed);
     eprintln!(
-        "{fault:?} of leader {leader}: node {new_leader} led after {elected_in:?}, acknowledged again after {serving_in:?}; {sent} sent, {} acknowledged, {failed} failed, {} in the log",
+        "{fault:?} of leader {leader} ({target:?}): node {new_leader} led after {elected_in:?}, acknowledged again after {serving_in:?}; {sent} sent, {} acknowledged, {failed} failed, {} in the log",
         acked.len(),
         log.len()
     );
@@ -202,9 +220,14 @@ fn acknowledged_records_survive_the_leaders_death_and_pause() -> Result<()> {
         .unwrap_or(1);
     let mut cluster = Cluster::start()?;
     for round_number in 0..rounds {
-        for fault in [Fault::Kill, Fault::Pause] {
-            let topic = format!("failover-{fault:?}-{round_number}").to_lowercase();
-            round(&mut cluster, &topic, fault).with_context(|| format!("round {topic}"))?;
+        let scenarios = [
+            (Fault::Kill, Target::Leader),
+            (Fault::Pause, Target::Leader),
+            (Fault::Kill, Target::LeaderOnController),
+        ];
+        for (fault, target) in scenarios {
+            let topic = format!("failover-{fault:?}-{target:?}-{round_number}").to_lowercase();
+            round(&mut cluster, &topic, fault, target).with_context(|| format!("round {topic}"))?;
         }
     }
     Ok(())
@@ -219,7 +242,8 @@ fn acknowledged_records_survive_a_leader_cut_off_from_its_peers() -> Result<()> 
     let mut cluster = Cluster::start_behind_proxies()?;
     for round_number in 0..rounds {
         let topic = format!("failover-cutoff-{round_number}");
-        round(&mut cluster, &topic, Fault::CutOff).with_context(|| format!("round {topic}"))?;
+        round(&mut cluster, &topic, Fault::CutOff, Target::Leader)
+            .with_context(|| format!("round {topic}"))?;
     }
     Ok(())
 }

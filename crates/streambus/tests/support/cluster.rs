@@ -232,6 +232,51 @@ impl Cluster {
     }
 }
 
+/// Makes node `id` the leader of `topic`-`partition` (a replica of it, in sync) the way an
+/// operator would: its replicas reordered with `id` first (AlterPartitionReassignments),
+/// then a preferred election (ElectLeaders), through the repository's admin client; waits
+/// until every node reports it.
+pub fn lead_from(cluster: &Cluster, topic: &str, partition: i32, id: i32) -> Result<()> {
+    let (_, views) = agreed_view(cluster, topic)?;
+    let current = &views[&partition];
+    ensure!(
+        current.isr.contains(&id),
+        "node {id} is not in sync: {current:?}"
+    );
+    if current.leader == id {
+        return Ok(());
+    }
+    let mut replicas = vec![id];
+    replicas.extend(current.replicas.iter().copied().filter(|r| *r != id));
+    super::block_on(async {
+        let admin = streambus_client::admin::Admin::connect(streambus_client::ClientConfig::new(
+            &cluster.bootstrap(),
+        ))
+        .await?;
+        let reordered = admin
+            .alter_partition_reassignments(&[streambus_client::admin::PartitionMove {
+                partition: (topic.to_owned(), partition),
+                replicas: Some(replicas.clone()),
+            }])
+            .await?;
+        for outcome in reordered {
+            outcome.result?;
+        }
+        let elected = admin
+            .elect_leaders(
+                streambus_client::admin::ElectionType::Preferred,
+                Some(&[(topic.to_owned(), partition)]),
+            )
+            .await?;
+        for outcome in elected {
+            outcome.result?;
+        }
+        anyhow::Ok(())
+    })?;
+    agreed(cluster, topic, |v| v[&partition].leader == id)?;
+    Ok(())
+}
+
 /// What a node reports of a partition: leader, replicas and in-sync replicas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionView {
