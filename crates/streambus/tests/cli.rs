@@ -543,6 +543,47 @@ fn leaders_and_reassignments_answer_in_json_and_fail_on_bad_targets() {
 }
 
 #[test]
+fn a_single_broker_cannot_be_drained_or_decommissioned() {
+    let broker = Broker::start();
+    assert_eq!(
+        broker.json(&["cluster", "decommission", "1"]),
+        json!({"broker": 1, "moves": [], "completed": true}),
+        "nothing to move yet"
+    );
+    assert_eq!(
+        broker.ok(&["cluster", "drain", "1"]),
+        "broker 1 leads no partition\n"
+    );
+    broker.ok(&["topic", "create", "held", "--partitions", "2"]);
+    let ran = broker.run(&["cluster", "drain", "1"]);
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(
+        ran.stdout,
+        "TOPIC  PARTITION  REPLICAS  RESULT\n\
+         held   0          -         stays: no other replica in sync, or being moved\n\
+         held   1          -         stays: no other replica in sync, or being moved\n"
+    );
+    assert_eq!(ran.stderr, "error: 2 partitions still led by broker 1\n");
+    assert_eq!(
+        broker.fails(&["cluster", "decommission", "1", "--wait"]),
+        "error: cannot decommission broker 1: no other broker can take a replica of held-0, \
+         held-1 (each has as many replicas as there are other brokers); nothing was moved\n"
+    );
+    assert_eq!(
+        broker.fails(&["cluster", "decommission", "2"]),
+        "error: broker 2 is not in the cluster (brokers: [1])\n"
+    );
+    // Nothing moved: the partitions are where they were.
+    let described = broker.json(&["topic", "describe", "held"]);
+    for partition in described["partitions"].as_array().unwrap() {
+        assert_eq!(partition["replicas"], json!([1]), "{described}");
+        assert_eq!(partition["leader"], 1, "{described}");
+    }
+    let ran = broker.run(&["cluster", "decommission", "1", "--timeout", "5"]);
+    assert_eq!(ran.code, Some(2), "--timeout needs --wait: {ran:?}");
+}
+
+#[test]
 fn a_missing_broker_is_named_with_how_to_start_one() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -16,10 +16,16 @@
 //! producer sees no failed delivery; every acknowledged record is in the log at its
 //! acknowledged offset, and the two remaining replicas' log files are identical.
 //!
+//! And a broker taken out of service with the command-line tool: `streambus cluster drain`
+//! moves its leaderships away (it keeps its replicas), `streambus cluster decommission
+//! --wait` moves its replicas to the other two; it then holds nothing, and once it is
+//! stopped every record still reads back from the others.
+//!
 //! Every wait is bounded. `STREAMBUS_TEST_ECHO=1` echoes the brokers' logs.
 
 mod support;
 
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -34,7 +40,7 @@ use support::cluster::{
     read, segment_bytes,
 };
 use support::load::{check_acknowledged, log_files, read_partition, start_producer};
-use support::poll;
+use support::{BIN, poll, wait_with_output};
 
 const TOPIC: &str = "moves";
 const RECORDS: u32 = 200;
@@ -308,5 +314,108 @@ fn moving_a_partition_off_its_leader_under_load_loses_no_acknowledged_record() -
             (!copies[0].is_empty() && copies[0] == copies[1]).then_some(())
         },
     )?;
+    Ok(())
+}
+
+/// Runs `streambus ARGS --bootstrap BOOTSTRAP --output json`, which must succeed: its output.
+fn cli_json(bootstrap: &str, args: &[&str]) -> Result<serde_json::Value> {
+    let child = Command::new(BIN)
+        .args(args)
+        .args(["--bootstrap", bootstrap, "--output", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (status, stdout, stderr) = wait_with_output(child, "", Duration::from_secs(90))?;
+    ensure!(status.success(), "{args:?}: {status}: {stderr}");
+    serde_json::from_str(&stdout).with_context(|| format!("{args:?}: {stdout}"))
+}
+
+#[test]
+fn a_broker_is_drained_then_decommissioned_with_the_cli() -> Result<()> {
+    let (topic, partitions, retired) = ("retired", 3, 1);
+    let mut cluster = Cluster::start()?;
+    create_replicated(&cluster.node(1).bootstrap(), topic, partitions, 2)?;
+    let (_, before) = agreed(&cluster, topic, |v| v.values().all(|p| p.isr.len() == 2))?;
+    produce(&cluster.bootstrap(), topic, partitions, RECORDS)?;
+    let bootstrap = cluster.bootstrap();
+    let led: Vec<i32> = before
+        .iter()
+        .filter(|(_, p)| p.leader == retired)
+        .map(|(id, _)| *id)
+        .collect();
+    ensure!(
+        !led.is_empty(),
+        "broker {retired} leads nothing: {before:?}"
+    );
+
+    // Drained: the leaderships move to the other in-sync replica; the replicas stay.
+    let drained = cli_json(&bootstrap, &["cluster", "drain", &retired.to_string()])?;
+    assert_eq!(drained["stuck"], serde_json::json!([]), "{drained}");
+    let moved: Vec<i64> = drained["moved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["error"], serde_json::Value::Null, "{m}");
+            assert_ne!(m["leader"], retired, "{m}");
+            m["partition"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(moved, led.iter().map(|p| i64::from(*p)).collect::<Vec<_>>());
+    let (_, drained_views) = agreed(&cluster, topic, |v| {
+        v.values().all(|p| p.leader != retired && p.isr.len() == 2)
+    })?;
+    for (id, p) in &drained_views {
+        let mut was = before[id].replicas.clone();
+        let mut now = p.replicas.clone();
+        was.sort_unstable();
+        now.sort_unstable();
+        assert_eq!(now, was, "partition {id} kept its replicas");
+    }
+
+    // Decommissioned: every replica it held is on another broker, in sync.
+    let done = cli_json(
+        &bootstrap,
+        &[
+            "cluster",
+            "decommission",
+            &retired.to_string(),
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    )?;
+    assert_eq!(done["completed"], true, "{done}");
+    let holding = before
+        .values()
+        .filter(|p| p.replicas.contains(&retired))
+        .count();
+    assert_eq!(done["moves"].as_array().unwrap().len(), holding, "{done}");
+    agreed(&cluster, topic, |v| {
+        v.values()
+            .all(|p| !p.replicas.contains(&retired) && p.replicas.len() == 2 && p.isr.len() == 2)
+    })?;
+    poll("the retired broker to delete its copies", AGREE, || {
+        (0..partitions)
+            .all(|p| {
+                !cluster.dirs[(retired - 1) as usize]
+                    .path()
+                    .join(format!("{topic}-{p}"))
+                    .exists()
+            })
+            .then_some(())
+    })?;
+    assert_eq!(
+        cli_json(&bootstrap, &["cluster", "reassignments"])?,
+        serde_json::json!([])
+    );
+
+    // Stopped for good: the others serve every record.
+    cluster.stop(retired)?;
+    assert_eq!(
+        read(&cluster.bootstrap(), topic, partitions, RECORDS)?,
+        expected(partitions, RECORDS)
+    );
     Ok(())
 }

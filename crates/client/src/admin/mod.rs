@@ -16,6 +16,7 @@
 mod cluster;
 mod configs;
 mod groups;
+mod plans;
 mod reassignments;
 mod topics;
 
@@ -31,6 +32,7 @@ pub use configs::{AlterConfig, ConfigEntry, ConfigResource, ConfigSource};
 pub use groups::{
     GroupDescription, GroupListing, GroupOffset, MemberDescription, OffsetResetPlan, ResetTarget,
 };
+pub use plans::{BrokerMove, DrainPlan, Placement, plan_decommission, plan_drain};
 pub use reassignments::{ElectionType, OngoingReassignment, PartitionMove, PartitionOutcome};
 pub use topics::{CreatedTopic, NewTopic, TopicDescription, TopicListing};
 

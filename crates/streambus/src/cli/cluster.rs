@@ -1,12 +1,14 @@
-//! `streambus cluster info|elect-leaders|reassign|reassignments`.
+//! `streambus cluster info|elect-leaders|reassign|reassignments|drain|decommission`.
+
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::ClientArgs;
-use super::moves;
 use super::output::{Table, or_dash};
+use super::{drain, moves};
 
 /// `streambus cluster`.
 #[derive(Debug, Args)]
@@ -59,6 +61,23 @@ enum ClusterCommand {
         #[arg(long)]
         topic: Option<String>,
     },
+    /// Move every leadership of a broker to other in-sync replicas (it keeps its
+    /// replicas), e.g. before restarting it
+    Drain {
+        /// The broker's node id
+        broker: i32,
+    },
+    /// Move every replica a broker holds to other brokers, before it leaves for good
+    Decommission {
+        /// The broker's node id
+        broker: i32,
+        /// Wait until the data has moved
+        #[arg(long)]
+        wait: bool,
+        /// With --wait, give up waiting after this many seconds (the moves go on)
+        #[arg(long, default_value_t = 600, requires = "wait")]
+        timeout: u64,
+    },
 }
 
 pub async fn run(args: ClusterArgs) -> Result<()> {
@@ -81,6 +100,15 @@ pub async fn run(args: ClusterArgs) -> Result<()> {
         }
         ClusterCommand::Reassignments { topic } => {
             moves::reassignments(&admin, &printer, topic).await
+        }
+        ClusterCommand::Drain { broker } => drain::drain(&admin, &printer, broker).await,
+        ClusterCommand::Decommission {
+            broker,
+            wait,
+            timeout,
+        } => {
+            let wait = wait.then(|| Duration::from_secs(timeout));
+            drain::decommission(&admin, &printer, broker, wait).await
         }
         ClusterCommand::Info => {
             let cluster = admin.describe_cluster().await?;

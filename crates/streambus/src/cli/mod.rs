@@ -9,6 +9,7 @@
 
 mod cluster;
 mod consume;
+mod drain;
 mod group;
 mod moves;
 mod output;
