@@ -19,6 +19,9 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// The address clients are told to connect to (Metadata, FindCoordinator).
     pub advertised_addr: AdvertisedAddr,
+    /// `broker.rack`: the rack (or zone) this broker is in, if any. New partitions'
+    /// replicas are spread over racks (see `placement`), and Metadata reports it.
+    pub rack: Option<String>,
     /// `auto.create.topics.enable`: create a topic when a client asks for its metadata.
     pub auto_create_topics: bool,
     /// `num.partitions`: partitions of an auto-created topic, and the default of CreateTopics.
@@ -122,6 +125,7 @@ impl BrokerConfig {
             node_id: 1,
             data_dir: data_dir.into(),
             advertised_addr,
+            rack: None,
             auto_create_topics: false,
             num_partitions: 1,
             default_replication_factor: 1,
@@ -144,6 +148,14 @@ impl BrokerConfig {
         let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
         if self.node_id < 0 {
             return invalid("node id", format!("{} is negative", self.node_id));
+        }
+        if let Some(rack) = &self.rack
+            && (rack.is_empty() || rack.len() > 255 || rack.chars().any(char::is_control))
+        {
+            return invalid(
+                "broker.rack",
+                format!("{rack:?} must be 1 to 255 bytes without control characters"),
+            );
         }
         if self.num_partitions < 1 {
             return invalid(

@@ -21,6 +21,7 @@ mod isr;
 mod metrics;
 mod partition_commit;
 mod partition_moves;
+mod placement;
 mod replication_metrics;
 mod server;
 mod startup;

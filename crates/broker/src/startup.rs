@@ -156,19 +156,21 @@ impl Broker {
         Ok(())
     }
 
-    /// Records this broker's address in the metadata if it changed.
+    /// Records this broker's address and rack in the metadata if they changed.
     fn register(&self) -> Result<(), BrokerError> {
         let addr = &self.config.advertised_addr;
         let image = self.metadata.image();
         let current = image.broker(self.config.node_id);
-        if current.is_some_and(|b| b.host == addr.host && b.port == addr.port) {
+        if current.is_some_and(|b| {
+            b.host == addr.host && b.port == addr.port && b.rack == self.config.rack
+        }) {
             return Ok(());
         }
         let record = MetadataRecord::RegisterBroker {
             node_id: self.config.node_id,
             host: addr.host.clone(),
             port: addr.port,
-            rack: None,
+            rack: self.config.rack.clone(),
         };
         let patience = self
             .config

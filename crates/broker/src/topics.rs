@@ -16,6 +16,7 @@ use streambus_storage::{TopicPartition, is_legal_topic_name};
 use uuid::Uuid;
 
 use crate::errors::KafkaError;
+use crate::placement::spread_replicas;
 use crate::{Broker, topic_config};
 
 /// The most partitions one topic may have: each is a directory with open files.
@@ -357,36 +358,6 @@ impl Broker {
             invalid(ErrorCode::UnknownServerError, e.to_string())
         })
     }
-}
-
-/// The replicas of each partition in `partitions` of topic `name`, preferred leader first:
-/// the registered brokers in id order, round-robin, `replication_factor` consecutive ones
-/// per partition, starting at a broker picked by the topic's name (so that topics do not all
-/// lead on the lowest id, and the same name always places the same way).
-fn spread_replicas(
-    image: &streambus_metadata::MetadataImage,
-    name: &str,
-    partitions: std::ops::Range<i32>,
-    replication_factor: i16,
-) -> Vec<Vec<i32>> {
-    let mut brokers: Vec<i32> = image.brokers().map(|b| b.node_id).collect();
-    brokers.sort_unstable();
-    if brokers.is_empty() {
-        return partitions.map(|_| Vec::new()).collect();
-    }
-    // FNV-1a: stable across runs and platforms, unlike the std hasher.
-    let start = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let n = brokers.len() as u64;
-    let rf = u64::from(replication_factor.max(1) as u16).min(n);
-    partitions
-        .map(|p| {
-            (0..rf)
-                .map(|r| brokers[((start % n + p as u64 + r) % n) as usize])
-                .collect()
-        })
-        .collect()
 }
 
 /// A new partition on `replicas`, led by the first, all of them in sync, at epoch 0.

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// The address clients are told to use, if not the Kafka listener's
     #[arg(long)]
     pub advertised_kafka_addr: Option<String>,
+    /// The rack or zone this broker is in (Kafka's `broker.rack`): new partitions' replicas
+    /// are spread over racks [default: none]
+    #[arg(long)]
+    pub rack: Option<String>,
     /// Create topics when clients ask for their metadata
     #[arg(long)]
     pub auto_create_topics: bool,
@@ -168,6 +172,7 @@ pub struct FileConfig {
     kafka_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     advertised_kafka_addr: Option<String>,
+    rack: Option<String>,
     auto_create_topics: Option<bool>,
     num_partitions: Option<i32>,
     default_replication_factor: Option<i16>,
@@ -318,6 +323,7 @@ impl ServeConfig {
             .or(file.node_id)
             .or(env_parsed("NODE_ID")?)
             .unwrap_or(1);
+        broker.rack = args.rack.or(file.rack.clone()).or(env("RACK"));
         broker.trace_context = trace_context;
         let voters = args.voters.or(file.voters.clone()).or(env("VOTERS"));
         if let Some(voters) = voters {
@@ -530,12 +536,31 @@ mod tests {
         )
         .unwrap();
         let args = ServeArgs {
-            config: Some(path),
+            config: Some(path.clone()),
             node_id: Some(9),
             ..ServeArgs::default()
         };
         let config = ServeConfig::assemble(args).unwrap();
         assert_eq!(config.broker.node_id, 9);
+        assert_eq!(config.broker.rack, None);
+        std::fs::write(&path, "rack = \"zone-b\"\n").unwrap();
+        let from_file = |rack: Option<&str>| {
+            ServeConfig::assemble(ServeArgs {
+                config: Some(path.clone()),
+                rack: rack.map(str::to_owned),
+                ..ServeArgs::default()
+            })
+        };
+        assert_eq!(
+            from_file(None).unwrap().broker.rack.as_deref(),
+            Some("zone-b")
+        );
+        assert_eq!(
+            from_file(Some("zone-a")).unwrap().broker.rack.as_deref(),
+            Some("zone-a")
+        );
+        let error = from_file(Some("")).unwrap_err();
+        assert!(format!("{error:#}").contains("broker.rack"), "{error:#}");
         assert_eq!(config.kafka_addr.port(), 1111);
         assert_eq!(config.broker.log.retention_ms, 5000);
     }

@@ -2,7 +2,9 @@
 //! (`--voters`): every node shows the same brokers, topics and leaders; partitions are spread
 //! over the nodes and each is served by its leader, with librdkafka routing to it; the
 //! quorum keeps committing when its leader is SIGKILLed, and the killed node comes back on
-//! its directory with what was decided without it. `STREAMBUS_TEST_ECHO=1` echoes the logs.
+//! its directory with what was decided without it. Nodes started in racks (`--rack`) report
+//! them, and every partition's replicas span the racks. `STREAMBUS_TEST_ECHO=1` echoes the
+//! logs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -172,5 +174,49 @@ fn replicated_partitions_keep_identical_copies_and_a_returning_follower_rejoins_
             .then_some(())
         },
     )?;
+    Ok(())
+}
+
+#[test]
+fn replicas_are_spread_over_racks_and_brokers_report_theirs() -> Result<()> {
+    // Two brokers in one rack, one in the other: without racks, round-robin would put both
+    // replicas of some partitions in "east".
+    let cluster = Cluster::start_in_racks(vec![Some("east"), Some("east"), Some("west")])?;
+    let topic = "racked";
+    create_replicated(&cluster.node(1).bootstrap(), topic, 6, 2)?;
+    let (_, views) = agreed(&cluster, topic, |v| v.values().all(|p| p.isr.len() == 2))?;
+    for (partition, view) in &views {
+        ensure!(
+            view.replicas.contains(&3),
+            "partition {partition} has both replicas in rack east: {view:?}"
+        );
+    }
+    let led_by_west = views.values().filter(|p| p.leader == 3).count();
+    ensure!(
+        led_by_west == 2,
+        "the west broker leads {led_by_west} of 6 partitions, not its third: {views:?}"
+    );
+    let racks = support::block_on(async {
+        let admin = streambus_client::admin::Admin::connect(streambus_client::ClientConfig::new(
+            &cluster.bootstrap(),
+        ))
+        .await?;
+        let described = admin.describe_cluster().await?;
+        anyhow::Ok(
+            described
+                .brokers
+                .into_iter()
+                .map(|b| (b.node_id, b.rack))
+                .collect::<Vec<_>>(),
+        )
+    })?;
+    assert_eq!(
+        racks,
+        vec![
+            (1, Some("east".to_owned())),
+            (2, Some("east".to_owned())),
+            (3, Some("west".to_owned()))
+        ]
+    );
     Ok(())
 }

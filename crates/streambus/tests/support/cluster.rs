@@ -60,17 +60,25 @@ pub struct Cluster {
     controller_addrs: Vec<Option<String>>,
     /// The proxy that carries node `from`'s quorum traffic to node `to`: `(from, to, proxy)`.
     proxies: Vec<(i32, i32, FaultProxy)>,
+    /// Each node's `--rack`, if any.
+    racks: Vec<Option<String>>,
     nodes: Vec<Option<Server>>,
 }
 
 impl Cluster {
     /// Starts every node at once (each waits for the others to form the quorum).
     pub fn start() -> Result<Cluster> {
+        Cluster::start_in_racks(vec![None; NODES as usize])
+    }
+
+    /// Starts every node at once, each in its rack (`--rack`) if it has one.
+    pub fn start_in_racks(racks: Vec<Option<&str>>) -> Result<Cluster> {
         let list = voters(&free_ports(NODES));
         Cluster::start_nodes(
             vec![list; NODES as usize],
             vec![None; NODES as usize],
             Vec::new(),
+            racks.into_iter().map(|r| r.map(str::to_owned)).collect(),
         )
     }
 
@@ -105,13 +113,14 @@ impl Cluster {
             .iter()
             .map(|p| Some(format!("127.0.0.1:{p}")))
             .collect();
-        Cluster::start_nodes(lists, binds, proxies)
+        Cluster::start_nodes(lists, binds, proxies, vec![None; NODES as usize])
     }
 
     fn start_nodes(
         voters: Vec<String>,
         controller_addrs: Vec<Option<String>>,
         proxies: Vec<(i32, i32, FaultProxy)>,
+        racks: Vec<Option<String>>,
     ) -> Result<Cluster> {
         let dirs: Vec<TempDir> = (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect();
         let mut cluster = Cluster {
@@ -119,6 +128,7 @@ impl Cluster {
             voters,
             controller_addrs,
             proxies,
+            racks,
             nodes: Vec::new(),
         };
         let mut spawned = Vec::new();
@@ -141,6 +151,9 @@ impl Cluster {
             launch
                 .extra
                 .extend(["--controller-addr".into(), addr.clone()]);
+        }
+        if let Some(rack) = &self.racks[index] {
+            launch.extra.extend(["--rack".into(), rack.clone()]);
         }
         // A stopped follower leaves the ISR after 2 s rather than Kafka's 30, and a dead
         // broker's session ends after 2 s.
