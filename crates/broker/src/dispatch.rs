@@ -104,7 +104,10 @@ pub(crate) async fn handle_in_order(
             let committing = handlers::produce::append_all(broker, ctx, produce).await;
             let broker = Arc::clone(broker);
             InOrder::Committing(Box::pin(async move {
-                let response = committing.await.map(Response::Produce);
+                let response = committing.await.map(|mut produce| {
+                    handlers::produce::add_leader_hints(&broker, &mut produce);
+                    Response::Produce(produce)
+                });
                 broker.metrics.record_request(
                     ApiKey::Produce,
                     started.elapsed(),

@@ -326,6 +326,6 @@ fn supported_versions_lists_every_api_once_in_key_order() {
     };
     assert_eq!(find(ApiKey::ApiVersions), Some((0, 3)));
     assert_eq!(find(ApiKey::Metadata), Some((0, 12)));
-    assert_eq!(find(ApiKey::Produce), Some((3, 9)));
+    assert_eq!(find(ApiKey::Produce), Some((3, 11)));
     assert_eq!(find(ApiKey::Fetch), Some((4, 13)));
 }

@@ -10,7 +10,12 @@
 //! connection waits for it before it reads its next request, so that one connection's
 //! appends keep their order), and returns the response as a future that waits for the
 //! appends to be committed, which the connection may await while it serves the next ones.
+//!
+//! A partition answered NOT_LEADER_OR_FOLLOWER names its current leader and epoch, and the
+//! response those leaders' endpoints (KIP-951, v10+), so that the producer moves without a
+//! metadata round trip: [`add_leader_hints`], run once the answer is complete.
 
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +25,7 @@ use futures_util::future::join_all;
 use streambus_protocol::ErrorCode;
 use streambus_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest};
 use streambus_protocol::messages::produce_response::{
-    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 use streambus_storage::TopicPartition;
 use streambus_storage::batch::{Compression, ProduceLimits, validate_produce};
@@ -40,7 +45,11 @@ pub(crate) async fn handle(
     ctx: &RequestContext,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
-    append_all(broker, ctx, request).await.await
+    let mut response = append_all(broker, ctx, request).await.await;
+    if let Some(response) = &mut response {
+        add_leader_hints(broker, response);
+    }
+    response
 }
 
 /// Appends every partition's batch of `request`; the future of the response, ready once
@@ -111,6 +120,45 @@ pub(crate) async fn append_all(
             ..Default::default()
         })
     }
+}
+
+/// Names, for each partition answered NOT_LEADER_OR_FOLLOWER, the leader and leader epoch
+/// the metadata gives it now, and lists those leaders' endpoints (KIP-951). The fields are
+/// tagged fields of v10+; older versions' encoding leaves them out.
+pub(crate) fn add_leader_hints(broker: &Broker, response: &mut ProduceResponse) {
+    let not_leader = ErrorCode::NotLeaderOrFollower.code();
+    let mut leaders = BTreeSet::new();
+    let mut image = None;
+    for topic in &mut response.responses {
+        for p in &mut topic.partition_responses {
+            if p.error_code != not_leader {
+                continue;
+            }
+            let image = image.get_or_insert_with(|| broker.image());
+            if let Some(partition) = image.partition(&topic.name, p.index) {
+                p.current_leader = LeaderIdAndEpoch {
+                    leader_id: partition.leader,
+                    leader_epoch: partition.leader_epoch,
+                };
+                if partition.leader >= 0 {
+                    leaders.insert(partition.leader);
+                }
+            }
+        }
+    }
+    let Some(image) = image else {
+        return;
+    };
+    response.node_endpoints = leaders
+        .into_iter()
+        .filter_map(|id| image.broker(id))
+        .map(|b| NodeEndpoint {
+            node_id: b.node_id,
+            host: b.host.clone(),
+            port: i32::from(b.port),
+            rack: b.rack.clone(),
+        })
+        .collect();
 }
 
 /// A commit still to wait for.
@@ -261,5 +309,91 @@ fn error_response(index: i32, error: KafkaError) -> PartitionProduceResponse {
         log_start_offset: -1,
         error_message: error.message,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use streambus_protocol::ApiKey;
+    use streambus_protocol::messages::produce_request::TopicProduceData;
+
+    use super::*;
+    use crate::handlers::testing;
+
+    fn to(topic: &str, partitions: &[i32]) -> TopicProduceData {
+        TopicProduceData {
+            name: topic.into(),
+            partition_data: partitions
+                .iter()
+                .map(|&index| PartitionProduceData {
+                    index,
+                    records: Some(Bytes::new()),
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_partition_led_elsewhere_names_its_leader_and_the_leaders_endpoint() {
+        let (_dir, broker) = testing::broker();
+        testing::led_elsewhere(&broker, "elsewhere", 11, &[(2, 3), (-1, 4)]);
+        let request = ProduceRequest {
+            acks: -1,
+            timeout_ms: 1000,
+            topic_data: vec![to("elsewhere", &[0, 1]), to("unknown", &[0])],
+            ..Default::default()
+        };
+        let response = handle(&broker, &testing::ctx(ApiKey::Produce, 10), request)
+            .await
+            .unwrap();
+        let answers: Vec<(&str, i32, i16, i32, i32)> = response
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partition_responses.iter().map(|p| {
+                    (
+                        t.name.as_str(),
+                        p.index,
+                        p.error_code,
+                        p.current_leader.leader_id,
+                        p.current_leader.leader_epoch,
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            vec![
+                ("elsewhere", 0, ErrorCode::NotLeaderOrFollower.code(), 2, 3),
+                ("elsewhere", 1, ErrorCode::LeaderNotAvailable.code(), -1, -1),
+                (
+                    "unknown",
+                    0,
+                    ErrorCode::UnknownTopicOrPartition.code(),
+                    -1,
+                    -1
+                ),
+            ]
+        );
+        let endpoints: Vec<(i32, &str, i32)> = response
+            .node_endpoints
+            .iter()
+            .map(|e| (e.node_id, e.host.as_str(), e.port))
+            .collect();
+        assert_eq!(endpoints, vec![(2, "127.0.0.2", 9092)]);
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_leader_errors_names_no_endpoints() {
+        let (_dir, broker) = testing::broker();
+        let request = ProduceRequest {
+            acks: 1,
+            topic_data: vec![to("unknown", &[0])],
+            ..Default::default()
+        };
+        let response = handle(&broker, &testing::ctx(ApiKey::Produce, 11), request)
+            .await
+            .unwrap();
+        assert!(response.node_endpoints.is_empty(), "{response:?}");
     }
 }
