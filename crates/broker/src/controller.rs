@@ -36,6 +36,12 @@ const TICK: Duration = Duration::from_millis(250);
 /// How long a handoff waits for a newer image after a refusal before it replans.
 const HANDOFF_RETRY: Duration = Duration::from_millis(100);
 
+/// How long one handoff commit waits for the quorum: a healthy one answers in
+/// milliseconds, and a new quorum leader is elected well within it, so a longer wait means
+/// that no majority is left (the last nodes of a cluster stopping), and shutdown goes on
+/// without the handoffs rather than waiting the whole commit timeout.
+const HANDOFF_COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The partition changes that the live set `live` calls for in `image`: a new leader for
 /// every partition whose leader is not live (or that has none and could get one), else the
 /// removal of replicas that are not live from the ISR. `unclean_allowed(topic)` says
@@ -174,7 +180,7 @@ fn tick(broker: &Broker) {
         if broker.is_closing() {
             return;
         }
-        if !commit(broker, record, &image, reason) {
+        if !commit(broker, record, &image, reason, None) {
             // The quorum is in trouble (no leader, no answer): try again next tick.
             return;
         }
@@ -204,11 +210,14 @@ pub(crate) fn completed_reassignments(
 /// Commits one partition change, logs it and counts a leader change as `reason` (or as
 /// unclean, if the new leader was not in sync); false if the quorum failed (as opposed to
 /// refusing the change, which the next plan takes care of).
+/// Commits one partition change, waiting for the quorum at most `within` if given (else
+/// the log's commit timeout): whether to go on (committed, or refused as stale).
 fn commit(
     broker: &Broker,
     record: MetadataRecord,
     image: &MetadataImage,
     reason: ElectionReason,
+    within: Option<Duration>,
 ) -> bool {
     let MetadataRecord::Partition {
         topic_id,
@@ -231,7 +240,11 @@ fn commit(
     let unclean = leader != -1 && before.is_some_and(|p| !p.isr.contains(&leader));
     let elected = leader != -1 && before.is_some_and(|p| p.leader != leader);
     let isr = format!("{isr:?}");
-    match broker.metadata.commit(vec![record]) {
+    let committed = match within {
+        Some(timeout) => broker.metadata.commit_within(vec![record], timeout),
+        None => broker.metadata.commit(vec![record]),
+    };
+    match committed {
         Ok(offset) => {
             if elected {
                 let reason = if unclean {
@@ -296,8 +309,15 @@ pub(crate) fn move_leadership_away(broker: &Broker, timeout: Duration) {
         }
         // Out of time, or out of quorum: every further commit would wait as long.
         let give_up = moves.into_iter().any(|record| {
-            Instant::now() >= deadline
-                || !commit(broker, record, &image, ElectionReason::controlled_shutdown)
+            let left = deadline.saturating_duration_since(Instant::now());
+            left.is_zero()
+                || !commit(
+                    broker,
+                    record,
+                    &image,
+                    ElectionReason::controlled_shutdown,
+                    Some(left.min(HANDOFF_COMMIT_TIMEOUT)),
+                )
         });
         if give_up || Instant::now() >= deadline {
             let left = handoffs(&broker.metadata.image(), node);

@@ -35,7 +35,8 @@ impl Broker {
     }
 
     /// Computes partition `partition` of `topic`'s next state with `change` from the newest
-    /// image and commits it (`None`: there was nothing to change), again from a newer image if it was refused as stale. An unknown
+    /// image and commits it (`None`: there was nothing to change), again from a newer image
+    /// if it was refused as stale. An unknown
     /// partition is UNKNOWN_TOPIC_OR_PARTITION; `change`'s own errors are returned as they
     /// are; a quorum that does not answer is REQUEST_TIMED_OUT.
     pub(crate) fn commit_partition_change(

@@ -35,6 +35,19 @@ pub trait MetadataLog: Send + Sync {
     /// nothing; the Raft log keeps the batch as an entry that every node applies as a no-op).
     fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, CommitError>;
 
+    /// [`commit`](MetadataLog::commit), giving up on finding a leader or an answer after
+    /// `timeout` when that is shorter than the log's own commit timeout: for best-effort
+    /// commits that must not hold things up (a controlled shutdown's handoffs). A local log
+    /// commits at once and ignores it.
+    fn commit_within(
+        &self,
+        records: Vec<MetadataRecord>,
+        timeout: Duration,
+    ) -> Result<u64, CommitError> {
+        let _ = timeout;
+        self.commit(records)
+    }
+
     /// The latest published image. Cheap: a clone of an `Arc`.
     fn image(&self) -> Arc<MetadataImage>;
 

@@ -502,3 +502,30 @@ fn the_directory_is_locked() {
         Err(MetadataError::Locked { .. })
     ));
 }
+
+#[test]
+fn a_commit_within_a_short_wait_gives_up_when_no_majority_is_left() {
+    let mut cluster = Cluster::start(3, |_| {});
+    let leader = cluster.leader();
+    let first = cluster.node(leader).commit(create(1)).unwrap();
+    cluster.converge(first);
+    let last = (1..=3).find(|&id| id != leader).unwrap();
+    for id in (1..=3).filter(|&id| id != last) {
+        cluster.stop(id);
+    }
+    // Alone, the node cannot commit: within 300 ms it says so, although its own commit
+    // timeout (PATIENCE) is far longer.
+    let wait = Duration::from_millis(300);
+    match cluster.node(last).commit_within(create(2), wait) {
+        Err(CommitError::NoLeader { waited }) => {
+            assert!(waited >= wait && waited < PATIENCE, "{waited:?}");
+        }
+        Err(CommitError::OutcomeUnknown { .. }) => {}
+        other => panic!("committed without a majority: {other:?}"),
+    }
+    assert_eq!(
+        cluster.node(last).image().topics().count(),
+        1,
+        "nothing was applied"
+    );
+}

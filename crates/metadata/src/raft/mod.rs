@@ -215,7 +215,6 @@ impl RaftMetadataLog {
             raft,
             peers,
             published: Arc::clone(&published),
-            commit_timeout: config.commit_timeout,
             dir: dir.clone(),
         });
         Ok(RaftMetadataLog {
@@ -309,6 +308,15 @@ impl RaftMetadataLog {
 
 impl MetadataLog for RaftMetadataLog {
     fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, CommitError> {
+        self.commit_within(records, self.config.commit_timeout)
+    }
+
+    fn commit_within(
+        &self,
+        records: Vec<MetadataRecord>,
+        timeout: Duration,
+    ) -> Result<u64, CommitError> {
+        let timeout = timeout.min(self.config.commit_timeout);
         if records.is_empty() {
             return Err(CommitError::Empty);
         }
@@ -328,9 +336,9 @@ impl MetadataLog for RaftMetadataLog {
         let writer = Arc::clone(&self.writer);
         // After `close` the runtime drops the task, and with it `tx`.
         self.handle.spawn(async move {
-            let _ = tx.send(writer.commit(records).await);
+            let _ = tx.send(writer.commit(records, timeout).await);
         });
-        match rx.recv_timeout(self.config.commit_timeout + SHUTDOWN_GRACE) {
+        match rx.recv_timeout(timeout + SHUTDOWN_GRACE) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.closed_error().into()),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(CommitError::OutcomeUnknown {

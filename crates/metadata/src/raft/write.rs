@@ -35,7 +35,6 @@ pub(crate) struct Writer {
     pub raft: Raft,
     pub peers: Arc<Peers>,
     pub published: Arc<Published>,
-    pub commit_timeout: Duration,
     pub dir: std::path::PathBuf,
 }
 
@@ -45,10 +44,15 @@ enum Step {
 }
 
 impl Writer {
-    /// Commits `records` through the quorum and returns the batch's Raft log index.
-    pub async fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, CommitError> {
+    /// Commits `records` through the quorum and returns the batch's Raft log index, waiting
+    /// at most `timeout` for a leader and its answer.
+    pub async fn commit(
+        &self,
+        records: Vec<MetadataRecord>,
+        timeout: Duration,
+    ) -> Result<u64, CommitError> {
         let start = Instant::now();
-        let deadline = start + self.commit_timeout;
+        let deadline = start + timeout;
         loop {
             let leader = self.raft.metrics().borrow().current_leader;
             let step = match leader {
