@@ -418,7 +418,7 @@ pub fn assert_api_list(response: &ApiVersionsResponse) {
             .map(|a| (a.min_version, a.max_version))
     };
     assert_eq!(range(ApiKey::ApiVersions), Some((0, 3)));
-    assert_eq!(range(ApiKey::Produce), Some((3, 9)));
+    assert_eq!(range(ApiKey::Produce), Some((3, 11)));
     assert_eq!(range(ApiKey::Fetch), Some((4, 13)));
     assert_eq!(range(ApiKey::Metadata), Some((0, 12)));
     assert_eq!(range(ApiKey::ListOffsets), Some((1, 7)));

@@ -394,7 +394,16 @@ fn records_are_produced_from_stdin_and_files_and_consumed_in_every_format() {
     .unwrap();
     assert_eq!(none["count"], 1);
     assert_eq!(none["partitions"][0]["first_offset"], Value::Null);
-    let loose = broker.records(&["loose"]);
+    // acks=0: the command is done once the request is written, which the broker may not
+    // have appended yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let loose = loop {
+        let loose = broker.records(&["loose"]);
+        if loose.len() >= 3 || Instant::now() >= deadline {
+            break loose;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let keys: Vec<&Value> = loose.iter().map(|r| &r["key"]).collect();
     assert_eq!(keys, [&json!("x"), &json!("y"), &Value::Null]);
 
