@@ -36,10 +36,12 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 /// The metadata quorum a broker belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumSettings {
-    /// Every voter, this node among them: the same list on every node.
+    /// Every voter: the same list on every node. A node outside it is an observer, a
+    /// broker that follows the metadata log without a vote.
     pub voters: Vec<Voter>,
     /// Where this node's quorum listener binds, if not at its own voter address (to bind
-    /// `0.0.0.0` while the others reach it by name, say).
+    /// `0.0.0.0` while the others reach it by name, say). An observer must have one, the
+    /// address the voters reach it at.
     pub controller_addr: Option<std::net::SocketAddr>,
     /// How long a starting broker waits for the quorum to elect a leader and accept its
     /// registration: the other voters may start later.
@@ -97,7 +99,11 @@ impl ClusterMetadata {
             ));
         }
         let node_id = u64::try_from(config.node_id).unwrap_or(u64::MAX);
-        let quorum_config = QuorumConfig::new(node_id, settings.voters.clone(), quorum);
+        let mut quorum_config = QuorumConfig::new(node_id, settings.voters.clone(), quorum);
+        if !quorum_config.is_voter() {
+            // An observer: its controller address is where the voters reach it.
+            quorum_config.observer_addr = settings.controller_addr;
+        }
         let log = match settings.controller_addr {
             None => RaftMetadataLog::open(quorum_config)?,
             Some(addr) => {

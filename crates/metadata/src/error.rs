@@ -321,11 +321,22 @@ pub enum QuorumConfigError {
         /// The address.
         addr: SocketAddr,
     },
-    /// This node is not one of the voters.
-    #[error("node {node_id} is not among the voters")]
+    /// This node is not one of the voters, and has no observer address.
+    #[error(
+        "node {node_id} is not among the voters; to follow the quorum as an observer it needs \
+         the address the voters reach its quorum listener at"
+    )]
     NotAVoter {
         /// This node's id.
         node_id: u64,
+    },
+    /// An observer address the voters could not connect to.
+    #[error(
+        "observer address {addr}: the voters must be able to connect to it (no 0.0.0.0, no port 0)"
+    )]
+    ObserverAddr {
+        /// The address.
+        addr: SocketAddr,
     },
     /// A setting out of range.
     #[error("invalid quorum config {name}: {reason}")]

@@ -345,6 +345,85 @@ fn a_new_leader_takes_over_and_the_old_one_catches_up() {
     assert!(cluster.node(old).commit(create(6)).is_ok());
 }
 
+/// Opens observer `id` (not among the cluster's voters) on `dir`, listening at `addr`.
+fn open_observer(cluster: &Cluster, id: u64, dir: &Path, addr: SocketAddr) -> RaftMetadataLog {
+    let listener = TcpListener::bind(addr).unwrap();
+    let mut config = config(id, &cluster.voters, dir);
+    config.observer_addr = Some(listener.local_addr().unwrap());
+    RaftMetadataLog::open_with_listener(config, listener).unwrap()
+}
+
+#[test]
+fn an_observer_follows_the_log_commits_through_the_leader_and_never_votes() {
+    let mut cluster = Cluster::start(3, |_| {});
+    let leader = cluster.leader();
+    let first = cluster.node(leader).commit(create(1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let observer = open_observer(&cluster, 4, dir.path(), addr);
+
+    // It catches up on what was committed before it joined, and learns the leader.
+    let image = observer
+        .wait_for_offset(first, PATIENCE)
+        .expect("caught up");
+    assert_eq!(content(&image), cluster.converge(first));
+    eventually("the observer to know the leader as a learner", || {
+        let status = observer.status();
+        status.role == QuorumRole::Learner && status.leader == Some(leader)
+    });
+    // Its commits go through the leader, and reach everyone.
+    let second = observer.commit(create(2)).unwrap();
+    let agreed = cluster.converge(second);
+    assert_eq!(
+        content(&observer.wait_for_offset(second, PATIENCE).unwrap()),
+        agreed
+    );
+
+    // The leader goes: a voter takes over, never the observer, which follows the new one.
+    cluster.stop(leader);
+    let third = loop {
+        let voter = (1..=3).find(|&id| id != leader).unwrap();
+        match cluster.node(voter).commit(create(3)) {
+            Ok(offset) => break offset,
+            Err(CommitError::NoLeader { .. } | CommitError::OutcomeUnknown { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let new = cluster.leader();
+    assert_ne!(new, 4);
+    assert_ne!(new, leader);
+    observer
+        .wait_for_offset(third, PATIENCE)
+        .expect("the observer follows the new leader");
+    assert_eq!(observer.status().role, QuorumRole::Learner);
+
+    // Stopped and reopened on its directory, it is a member already and catches up.
+    observer.close().unwrap();
+    drop(observer);
+    let fourth = cluster.node(new).commit(create(4)).unwrap();
+    let observer = open_observer(&cluster, 4, dir.path(), addr);
+    let image = observer
+        .wait_for_offset(fourth, PATIENCE)
+        .expect("caught up again");
+    assert_eq!(content(&image).len(), 8, "four topics of two records");
+    assert_eq!(
+        observer.live_nodes(Duration::from_secs(3)),
+        None,
+        "only the leader answers"
+    );
+    let live = cluster
+        .node(new)
+        .live_nodes(Duration::from_secs(3))
+        .unwrap();
+    assert!(
+        live.contains(&4),
+        "the leader counts the observer live: {live:?}"
+    );
+}
+
 /// The index in a `purged` file: one frame of a JSON log id.
 fn purged_index(dir: &Path) -> Option<u64> {
     let bytes = std::fs::read(dir.join("purged")).ok()?;
@@ -446,6 +525,27 @@ fn configs_are_validated() {
     assert_eq!(
         c.validate(),
         Err(QuorumConfigError::NotAVoter { node_id: 3 })
+    );
+    // Outside the voters, a node with an address of its own is an observer.
+    c.observer_addr = Some("127.0.0.1:9095".parse().unwrap());
+    c.validate().unwrap();
+    assert!(!c.is_voter());
+    assert_eq!(c.own_addr(), c.observer_addr);
+    for bad in ["0.0.0.0:9095", "127.0.0.1:0"] {
+        c.observer_addr = Some(bad.parse().unwrap());
+        assert_eq!(
+            c.validate(),
+            Err(QuorumConfigError::ObserverAddr {
+                addr: bad.parse().unwrap()
+            })
+        );
+    }
+    c.observer_addr = Some(voters[1].addr);
+    assert_eq!(
+        c.validate(),
+        Err(QuorumConfigError::DuplicateAddr {
+            addr: voters[1].addr
+        })
     );
     let mut c = good.clone();
     c.voters[1].id = 1;

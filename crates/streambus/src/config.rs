@@ -333,6 +333,18 @@ impl ServeConfig {
                 .controller_addr
                 .or(file.controller_addr)
                 .or(env_parsed("CONTROLLER_ADDR")?);
+            let voter = quorum
+                .voters
+                .iter()
+                .any(|v| i64::try_from(v.id).ok() == Some(i64::from(broker.node_id)));
+            if !voter && quorum.controller_addr.is_none() {
+                bail!(
+                    "node {} is not among the voters: to run it as an observer (a broker \
+                     without a vote), give it --controller-addr IP:PORT, where the voters \
+                     reach its quorum listener",
+                    broker.node_id
+                );
+            }
             broker.quorum = Some(quorum);
         } else if args.controller_addr.is_some() || file.controller_addr.is_some() {
             bail!("a controller address needs voters (--voters)");
@@ -523,6 +535,28 @@ mod tests {
         assert!(
             format!("{error:#}").contains("session timeout"),
             "{error:#}"
+        );
+    }
+
+    #[test]
+    fn a_node_outside_the_voters_needs_a_controller_address() {
+        let voters = "1@127.0.0.1:29093,2@127.0.0.1:29094";
+        let args = |controller_addr: Option<&str>| ServeArgs {
+            node_id: Some(3),
+            voters: Some(voters.to_owned()),
+            controller_addr: controller_addr.map(|a| a.parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let error = ServeConfig::assemble(args(None)).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("--controller-addr"),
+            "{error:#}"
+        );
+        let observer = ServeConfig::assemble(args(Some("127.0.0.1:29095"))).unwrap();
+        let quorum = observer.broker.quorum.unwrap();
+        assert_eq!(
+            quorum.controller_addr,
+            Some("127.0.0.1:29095".parse().unwrap())
         );
     }
 

@@ -220,3 +220,65 @@ fn replicas_are_spread_over_racks_and_brokers_report_theirs() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_broker_outside_the_voters_follows_the_quorum_and_serves_its_replicas() -> Result<()> {
+    let mut cluster = Cluster::start()?;
+    let observer = cluster.add_observer()?;
+    let (topic, partitions, per_partition) = ("observed", 4, 50);
+    // Created through the observer: its commit goes to the quorum's leader.
+    create_replicated(&cluster.node(observer).bootstrap(), topic, partitions, 3)?;
+    let (brokers, views) = agreed(&cluster, topic, |v| v.values().all(|p| p.isr.len() == 3))?;
+    assert_eq!(
+        brokers,
+        vec![1, 2, 3, observer],
+        "every node lists the observer"
+    );
+    let held = views
+        .values()
+        .filter(|p| p.replicas.contains(&observer))
+        .count();
+    let led = views.values().filter(|p| p.leader == observer).count();
+    ensure!(
+        held == 3 && led == 1,
+        "the observer holds {held} and leads {led}: {views:?}"
+    );
+    let (_, health) = cluster.node(observer).http_get("/health")?;
+    ensure!(health.contains("this node Learner"), "{health}");
+
+    // It serves clients that know only it.
+    let only = cluster.node(observer).bootstrap();
+    produce(&only, topic, partitions, per_partition)?;
+    assert_eq!(
+        read(&only, topic, partitions, per_partition)?,
+        expected(partitions, per_partition)
+    );
+
+    // Its session is watched like a voter's: killed, it loses its leadership and ISRs.
+    cluster.kill(observer)?;
+    agreed(&cluster, topic, |v| {
+        v.values()
+            .all(|p| p.leader >= 0 && p.leader != observer && !p.isr.contains(&observer))
+    })?;
+    // Back on its directory, it catches up and rejoins every ISR.
+    cluster.restart(observer)?;
+    let (_, views) = agreed(&cluster, topic, |v| v.values().all(|p| p.isr.len() == 3))?;
+    let (id, p) = views
+        .iter()
+        .find(|(_, p)| p.replicas.contains(&observer))
+        .unwrap();
+    poll("the observer's copy to be the leader's", AGREE, || {
+        let copy = segment_bytes(&cluster, observer, topic, *id);
+        (!copy.is_empty() && copy == segment_bytes(&cluster, p.leader, topic, *id)).then_some(())
+    })?;
+    assert_eq!(
+        read(
+            &cluster.node(observer).bootstrap(),
+            topic,
+            partitions,
+            per_partition
+        )?,
+        expected(partitions, per_partition)
+    );
+    Ok(())
+}

@@ -2,7 +2,8 @@
 //! command-line voter list (`1@127.0.0.1:9093,2@127.0.0.1:9094,3@127.0.0.1:9095`).
 //!
 //! Invariants checked by [`QuorumConfig::validate`]: the voters are not empty, their ids and
-//! their addresses are each unique, this node is one of them, and the timeouts are ordered
+//! their addresses are each unique, this node is one of them or an observer with an address
+//! of its own (a usable one, distinct from the voters'), and the timeouts are ordered
 //! `0 < heartbeat < election_min < election_max` so that a follower hears a heartbeat
 //! before it starts an election.
 
@@ -62,10 +63,14 @@ impl FromStr for Voter {
 /// Settings of a [`RaftMetadataLog`](crate::RaftMetadataLog).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumConfig {
-    /// This node's id; one of `voters`.
+    /// This node's id: one of `voters`, or an observer's.
     pub node_id: u64,
-    /// Every voter of the quorum, this node included. All nodes are given the same list.
+    /// Every voter of the quorum. All nodes are given the same list.
     pub voters: Vec<Voter>,
+    /// For a node that is not a voter, an observer (a broker that follows the metadata log
+    /// without a vote): where its quorum listener is reached, which it asks the leader to
+    /// replicate to. `None` for a voter.
+    pub observer_addr: Option<SocketAddr>,
     /// The directory holding this node's Raft log, vote and snapshots.
     pub dir: PathBuf,
     /// How often the leader sends heartbeats.
@@ -90,6 +95,7 @@ impl QuorumConfig {
         QuorumConfig {
             node_id,
             voters,
+            observer_addr: None,
             dir: dir.into(),
             heartbeat_interval: Duration::from_millis(150),
             election_timeout_min: Duration::from_millis(500),
@@ -100,12 +106,18 @@ impl QuorumConfig {
         }
     }
 
-    /// The address of this node's voter entry, if it has one.
+    /// The address of this node's voter entry, or its observer address.
     pub fn own_addr(&self) -> Option<SocketAddr> {
         self.voters
             .iter()
             .find(|v| v.id == self.node_id)
             .map(|v| v.addr)
+            .or(self.observer_addr)
+    }
+
+    /// Whether this node is one of the voters (else it is an observer).
+    pub fn is_voter(&self) -> bool {
+        self.voters.iter().any(|v| v.id == self.node_id)
     }
 
     /// Checks every setting.
@@ -124,9 +136,17 @@ impl QuorumConfig {
             }
         }
         if !ids.contains(&self.node_id) {
-            return Err(QuorumConfigError::NotAVoter {
-                node_id: self.node_id,
-            });
+            let Some(addr) = self.observer_addr else {
+                return Err(QuorumConfigError::NotAVoter {
+                    node_id: self.node_id,
+                });
+            };
+            if addr.ip().is_unspecified() || addr.port() == 0 {
+                return Err(QuorumConfigError::ObserverAddr { addr });
+            }
+            if addrs.contains(&addr) {
+                return Err(QuorumConfigError::DuplicateAddr { addr });
+            }
         }
         let invalid = |name, reason| Err(QuorumConfigError::Invalid { name, reason });
         if self.heartbeat_interval.as_millis() == 0 {

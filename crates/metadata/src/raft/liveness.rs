@@ -13,8 +13,9 @@
 //!   leader itself;
 //! - a node is live if the leader heard from it within the session timeout;
 //! - for one session timeout after this node became leader (of its current term), every
-//!   voter counts as live: a new leader has no history, and declaring everyone dead at once
-//!   would move every partition for nothing (Kafka gives the same grace).
+//!   member counts as live, voters and the observers the membership names: a new leader has
+//!   no history, and declaring everyone dead at once would move every partition for nothing
+//!   (Kafka gives the same grace).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,7 +31,6 @@ use super::types::Raft;
 #[derive(Debug)]
 pub(crate) struct Liveness {
     node_id: u64,
-    voters: Vec<u64>,
     state: Mutex<State>,
 }
 
@@ -40,15 +40,25 @@ struct State {
     leading: Option<(u64, Instant)>,
     /// When a heartbeat last arrived from each node.
     last_heard: HashMap<u64, Instant>,
+    /// The members a new leader counts live during its grace: the voters, and the
+    /// observers once the membership names them.
+    members: BTreeSet<u64>,
 }
 
 impl Liveness {
     pub fn new(node_id: u64, voters: impl IntoIterator<Item = u64>) -> Liveness {
         Liveness {
             node_id,
-            voters: voters.into_iter().collect(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                members: voters.into_iter().collect(),
+                ..State::default()
+            }),
         }
+    }
+
+    /// Adds the members the membership names (observers joining) to those given grace.
+    pub fn add_members(&self, members: impl IntoIterator<Item = u64>) {
+        self.state().members.extend(members);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -90,7 +100,7 @@ impl Liveness {
             .collect();
         live.insert(self.node_id);
         if fresh(&since) {
-            live.extend(self.voters.iter().copied());
+            live.extend(state.members.iter().copied());
         }
         Some(live)
     }
@@ -122,6 +132,7 @@ pub(crate) async fn run(liveness: Arc<Liveness>, raft: Raft, peers: Peers, inter
         };
         let (state, leader, term) = {
             let m = metrics.borrow_and_update();
+            liveness.add_members(m.membership_config.membership().nodes().map(|(id, _)| *id));
             (m.state, m.current_leader, m.current_term)
         };
         let is_leader = state == ServerState::Leader;
@@ -179,6 +190,16 @@ mod tests {
             l.live(Some(2), TIMEOUT, t0 + Duration::from_secs(6)),
             set(&[1, 3])
         );
+    }
+
+    #[test]
+    fn observers_named_by_the_membership_get_the_grace_too() {
+        let l = Liveness::new(1, [1, 2, 3]);
+        let t0 = Instant::now();
+        l.add_members([4]);
+        assert_eq!(l.live(Some(2), TIMEOUT, t0), set(&[1, 2, 3, 4]));
+        l.heard_from(4, t0 + Duration::from_secs(2));
+        assert_eq!(l.live(Some(2), TIMEOUT, t0 + TIMEOUT), set(&[1, 4]));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! openraft stores, on disk in the quorum directory), `network` and `server` (the TCP
 //! transport, our own framed protocol in `rpc` and `codec`), `write` (proposing and
 //! forwarding a batch), `liveness` (heartbeats to the leader, and the leader's view of
-//! which nodes are live).
+//! which nodes are live), `join` (how an observer, a node outside the voter list, becomes a
+//! learner that receives the log without a vote).
 //!
 //! The sync/async boundary: the quorum runs on a tokio runtime of its own, owned by the
 //! log. [`MetadataLog::commit`] is synchronous broker code: it spawns the write onto that
@@ -18,13 +19,14 @@
 //!   have gaps (leader no-ops, membership entries, refused batches);
 //! - on a pristine directory only the lowest voter id initializes the membership (all the
 //!   voters); the others wait to hear from it. One voter is a one-node quorum on the same
-//!   path, and elects itself at once;
+//!   path, and elects itself at once. Observers never initialize; they join as learners;
 //! - after `close`, the runtime is gone, the listener is closed, and commits fail with
 //!   [`MetadataError::Closed`].
 
 mod codec;
 mod config;
 mod disk;
+mod join;
 mod liveness;
 mod log_store;
 mod network;
@@ -118,8 +120,8 @@ impl std::fmt::Debug for RaftMetadataLog {
 }
 
 impl RaftMetadataLog {
-    /// Opens this node's quorum directory (created if absent), binds its voter address and
-    /// joins the quorum.
+    /// Opens this node's quorum directory (created if absent), binds its voter (or
+    /// observer) address and joins the quorum.
     pub fn open(config: QuorumConfig) -> Result<RaftMetadataLog, MetadataError> {
         config.validate()?;
         let addr = config
@@ -165,6 +167,7 @@ impl RaftMetadataLog {
             config.voters.iter().map(|v| v.id),
         ));
         let heartbeat_peers = Peers::new(config.node_id, addrs.clone());
+        let join_peers = Peers::new(config.node_id, addrs.clone());
         let peers = Arc::new(Peers::new(config.node_id, addrs));
         let network = Network {
             peers: Arc::clone(&peers),
@@ -195,6 +198,15 @@ impl RaftMetadataLog {
                 heartbeat_peers,
                 config.heartbeat_interval,
             ));
+            if !config.is_voter() {
+                tokio::spawn(join::run(
+                    raft.clone(),
+                    join_peers,
+                    config.node_id,
+                    config.observer_addr.unwrap_or(addr).to_string(),
+                    config.voters.iter().map(|v| v.id).collect(),
+                ));
+            }
             let lowest = config.voters.iter().map(|v| v.id).min();
             if pristine && lowest == Some(config.node_id) {
                 let members: BTreeMap<u64, BasicNode> = config
@@ -257,8 +269,8 @@ impl RaftMetadataLog {
 
     /// The nodes the quorum leader heard from within `session_timeout`, this node always
     /// included, or `None` when this node is not the leader (or is closed). For
-    /// `session_timeout` after this node became leader, every voter counts as live: a new
-    /// leader has not heard from anyone yet. Every node sends the leader a heartbeat each
+    /// `session_timeout` after this node became leader, every member (voter or observer)
+    /// counts as live: a new leader has not heard from anyone yet. Every node sends the leader a heartbeat each
     /// `heartbeat_interval`, so a timeout of several intervals tolerates a lost one.
     pub fn live_nodes(&self, session_timeout: Duration) -> Option<BTreeSet<u64>> {
         if self.closed.load(Ordering::Acquire) {

@@ -49,11 +49,12 @@ pub(crate) enum CallError {
     Timeout { sent: bool },
 }
 
-/// The connections of this node to its peers.
+/// The connections of this node to its peers: the voters, known from the config, and the
+/// observers the membership names (learned when openraft first replicates to one).
 #[derive(Debug)]
 pub(crate) struct Peers {
     node_id: u64,
-    addrs: HashMap<u64, SocketAddr>,
+    addrs: Mutex<HashMap<u64, SocketAddr>>,
     slots: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Slot>>>>,
 }
 
@@ -68,9 +69,16 @@ impl Peers {
     pub fn new(node_id: u64, addrs: HashMap<u64, SocketAddr>) -> Peers {
         Peers {
             node_id,
-            addrs,
+            addrs: Mutex::new(addrs),
             slots: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes where node `id` is reached, unless it is known already (a voter's address
+    /// comes from the config and is never replaced).
+    pub fn learn(&self, id: u64, addr: SocketAddr) {
+        let mut addrs = self.addrs.lock().unwrap_or_else(PoisonError::into_inner);
+        addrs.entry(id).or_insert(addr);
     }
 
     fn slot(&self, target: u64) -> Arc<tokio::sync::Mutex<Slot>> {
@@ -85,10 +93,13 @@ impl Peers {
         request: &Request,
         ttl: Duration,
     ) -> Result<Response, CallError> {
-        let addr = *self
+        let addr = self
             .addrs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .get(&target)
-            .ok_or_else(|| CallError::NotSent(format!("node {target} is not a voter")))?;
+            .copied()
+            .ok_or_else(|| CallError::NotSent(format!("node {target} is not a known peer")))?;
         let frame = codec::encode(request).map_err(|e| CallError::NotSent(e.to_string()))?;
         let slot = self.slot(target);
         let mut sent = false;
@@ -156,7 +167,13 @@ pub(crate) struct Network {
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> PeerClient {
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
+        match node.addr.parse() {
+            Ok(addr) => self.peers.learn(target, addr),
+            Err(_) => {
+                tracing::warn!(target, addr = %node.addr, "a member's address does not parse")
+            }
+        }
         PeerClient {
             peers: Arc::clone(&self.peers),
             target,

@@ -25,6 +25,11 @@ pub(crate) enum Request {
     Heartbeat {
         node_id: u64,
     },
+    /// An observer asking to be added to the quorum as a learner, reached at `addr`.
+    Join {
+        node_id: u64,
+        addr: String,
+    },
 }
 
 /// The answer to a [`Request`] of the same kind.
@@ -35,6 +40,18 @@ pub(crate) enum Response {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Forward(ForwardReply),
     Heartbeat,
+    Join(JoinReply),
+}
+
+/// The answer to an observer's [`Request::Join`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum JoinReply {
+    /// The observer is a learner of the membership (it may have been already).
+    Added,
+    /// The node is not the leader; nothing was changed.
+    NotLeader { leader: Option<u64> },
+    /// The request cannot be granted (a voter's id, or a membership change failed).
+    Refused { reason: String },
 }
 
 /// The leader's answer to a forwarded batch.

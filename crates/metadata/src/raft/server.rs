@@ -1,6 +1,7 @@
-//! The server side of the quorum transport: accepts peers on this node's voter address and
+//! The server side of the quorum transport: accepts peers on this node's quorum address and
 //! answers their requests by handing them to openraft, for a forwarded write by proposing
-//! the batch if this node is the leader, and for a heartbeat by noting the sender alive.
+//! the batch if this node is the leader, for a heartbeat by noting the sender alive, and for
+//! an observer's join by adding it as a learner if this node is the leader.
 //!
 //! Invariants: a frame whose header announces more than the limit closes its connection
 //! before anything is allocated for it, and so does any frame that does not check out; a
@@ -10,12 +11,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openraft::BasicNode;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::codec;
 use super::liveness::Liveness;
-use super::rpc::{ForwardReply, Request, Response};
+use super::rpc::{ForwardReply, JoinReply, Request, Response};
 use super::types::{Batch, Raft};
 
 /// Accepts connections until the runtime shuts down.
@@ -85,6 +87,53 @@ async fn handle(
             liveness.heard_from(node_id, Instant::now());
             Response::Heartbeat
         }
+        Request::Join { node_id, addr } => Response::Join(join(raft, node_id, addr).await),
+    }
+}
+
+/// Adds observer `node_id` at `addr` as a learner, if this node leads (without waiting for
+/// it to catch up: the leader replicates to it from then on). A voter's id is refused, so
+/// an observer cannot demote a voter, and so is a known observer at another address.
+async fn join(raft: &Raft, node_id: u64, addr: String) -> JoinReply {
+    let (is_voter, known_at) = {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        (
+            membership.voter_ids().any(|id| id == node_id),
+            membership.get_node(&node_id).map(|n| n.addr.clone()),
+        )
+    };
+    if is_voter {
+        return JoinReply::Refused {
+            reason: format!("node {node_id} is a voter"),
+        };
+    }
+    match known_at {
+        Some(known) if known == addr => return JoinReply::Added,
+        Some(known) => {
+            return JoinReply::Refused {
+                reason: format!(
+                    "node {node_id} is an observer at {known}; an observer keeps its address"
+                ),
+            };
+        }
+        None => {}
+    }
+    match raft
+        .add_learner(node_id, BasicNode::new(addr.clone()), false)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(node_id, %addr, "added an observer to the metadata quorum");
+            JoinReply::Added
+        }
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => JoinReply::NotLeader {
+            leader: f.leader_id,
+        },
+        Err(e) => JoinReply::Refused {
+            reason: e.to_string(),
+        },
     }
 }
 

@@ -142,6 +142,21 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Starts one more node, outside the voter list: an observer, a broker that follows the
+    /// metadata quorum without a vote, on a controller address of its own. Its id.
+    pub fn add_observer(&mut self) -> Result<i32> {
+        let id = self.nodes.len() as i32 + 1;
+        let port = free_ports(1)[0];
+        self.dirs.push(tempfile::tempdir()?);
+        self.voters.push(self.voters[0].clone());
+        self.controller_addrs
+            .push(Some(format!("127.0.0.1:{port}")));
+        self.racks.push(None);
+        self.nodes.push(None);
+        self.restart(id)?;
+        Ok(id)
+    }
+
     pub fn launch(&self, id: i32) -> Launch {
         let mut launch = Launch::new(self.dirs[(id - 1) as usize].path());
         launch.node_id = Some(id);
