@@ -1,5 +1,7 @@
 //! The follower's fetcher: one task per followed partition that runs the
-//! [`FollowerState`] machine against the leader over the Kafka protocol.
+//! [`FollowerState`] machine against the leader over the Kafka protocol, through the
+//! [`LeaderLink`] it shares with the other partitions it follows on that leader (their
+//! fetches go out as one request).
 //!
 //! It asks OffsetForLeaderEpoch until it knows where its log agrees with the leader's,
 //! truncates there, then fetches from its log end with its replica id (so the leader
@@ -13,27 +15,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use streambus_client::Connection;
 use streambus_protocol::ErrorCode;
-use streambus_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use streambus_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderEpochRequest, OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use streambus_storage::batch::BatchIter;
 use thiserror::Error;
 
+use crate::leader_link::{LeaderLink, LinkError};
 use crate::partition::Partition;
 use crate::state::{
     EpochEndOffset, FetchedBatch, FollowerEffect, FollowerRequest, FollowerState, ReplicaId,
 };
 
-/// How long a follower's fetch waits at the leader for new data.
-const FETCH_MAX_WAIT_MS: i32 = 500;
-/// Bytes asked for per fetch.
-const FETCH_MAX_BYTES: i32 = 8 << 20;
-/// Connect and request timeouts (a request also waits up to `FETCH_MAX_WAIT_MS`).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Backoff between attempts after a failure.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -71,6 +65,8 @@ impl Drop for FetcherHandle {
 enum FetchError {
     #[error(transparent)]
     Client(#[from] streambus_client::Error),
+    #[error(transparent)]
+    Link(#[from] LinkError),
     #[error("the leader answered {0}")]
     Refused(ErrorCode),
     #[error("the leader's response lacks the partition")]
@@ -83,19 +79,20 @@ enum FetchError {
 
 pub(crate) fn spawn(
     runtime: &tokio::runtime::Handle,
+    link: Arc<LeaderLink>,
     partition: Arc<Partition>,
     target: FetchTarget,
 ) -> FetcherHandle {
     let addr = target.addr.clone();
-    let task = runtime.spawn(run(partition, target)).abort_handle();
+    let task = runtime.spawn(run(link, partition, target)).abort_handle();
     FetcherHandle { addr, task }
 }
 
-async fn run(partition: Arc<Partition>, target: FetchTarget) {
+async fn run(link: Arc<LeaderLink>, partition: Arc<Partition>, target: FetchTarget) {
     let mut backoff = BACKOFF_MIN;
     let mut warned = false;
     while partition.is_current(target.generation) {
-        match follow(&partition, &target).await {
+        match follow(&link, &partition, &target).await {
             Ok(()) => {
                 tracing::debug!(partition = %partition.tp, leader = target.leader, "fetcher replaced");
                 return;
@@ -115,14 +112,11 @@ async fn run(partition: Arc<Partition>, target: FetchTarget) {
 }
 
 /// Follows the leader until the fetcher is replaced (`Ok`) or something fails.
-async fn follow(partition: &Arc<Partition>, target: &FetchTarget) -> Result<(), FetchError> {
-    let connection = Connection::open(
-        &target.addr,
-        "streambus-replica",
-        CONNECT_TIMEOUT,
-        REQUEST_TIMEOUT,
-    )
-    .await?;
+async fn follow(
+    link: &LeaderLink,
+    partition: &Arc<Partition>,
+    target: &FetchTarget,
+) -> Result<(), FetchError> {
     let (mut state, mut effects) = {
         let epochs = partition.lock_epochs();
         FollowerState::become_follower(
@@ -178,7 +172,7 @@ async fn follow(partition: &Arc<Partition>, target: &FetchTarget) -> Result<(), 
                 ..
             } => {
                 let answer =
-                    epoch_end(&connection, partition, target, current_leader_epoch, epoch).await?;
+                    epoch_end(link, partition, target, current_leader_epoch, epoch).await?;
                 tracing::debug!(partition = %partition.tp, leader = target.leader, epoch, ?answer, "the leader says where the epoch ends");
                 let epochs = partition.lock_epochs();
                 state.on_epoch_end_offset(
@@ -194,14 +188,8 @@ async fn follow(partition: &Arc<Partition>, target: &FetchTarget) -> Result<(), 
                 fetch_offset,
                 ..
             } => {
-                let data = fetch(
-                    &connection,
-                    partition,
-                    target,
-                    current_leader_epoch,
-                    fetch_offset,
-                )
-                .await?;
+                let data =
+                    fetch(link, partition, target, current_leader_epoch, fetch_offset).await?;
                 let records = data.records.unwrap_or_default();
                 let mut whole = BatchIter::new(&records);
                 let batches: Vec<FetchedBatch> = whole
@@ -228,7 +216,7 @@ async fn follow(partition: &Arc<Partition>, target: &FetchTarget) -> Result<(), 
 }
 
 async fn epoch_end(
-    connection: &Connection,
+    link: &LeaderLink,
     partition: &Partition,
     target: &FetchTarget,
     current_leader_epoch: i32,
@@ -245,7 +233,7 @@ async fn epoch_end(
             }],
         }],
     };
-    let response = connection.call(request).await?;
+    let response = link.control().await?.call(request).await?;
     let answer = response
         .topics
         .into_iter()
@@ -257,38 +245,15 @@ async fn epoch_end(
 }
 
 async fn fetch(
-    connection: &Connection,
+    link: &LeaderLink,
     partition: &Arc<Partition>,
     target: &FetchTarget,
     current_leader_epoch: i32,
     fetch_offset: i64,
 ) -> Result<streambus_protocol::messages::fetch_response::PartitionData, FetchError> {
-    let request = FetchRequest {
-        replica_id: target.replica_id,
-        max_wait_ms: FETCH_MAX_WAIT_MS,
-        min_bytes: 1,
-        max_bytes: FETCH_MAX_BYTES,
-        topics: vec![FetchTopic {
-            topic: partition.tp.topic.to_string(),
-            partitions: vec![FetchPartition {
-                partition: partition.tp.partition,
-                current_leader_epoch,
-                fetch_offset,
-                partition_max_bytes: FETCH_MAX_BYTES,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let response = connection.call(request).await?;
-    check(response.error_code)?;
-    let data = response
-        .responses
-        .into_iter()
-        .flat_map(|t| t.partitions)
-        .find(|p| p.partition_index == partition.tp.partition)
-        .ok_or(FetchError::Missing)?;
+    let data = link
+        .fetch(&partition.tp, current_leader_epoch, fetch_offset)
+        .await?;
     if data.error_code == ErrorCode::OffsetOutOfRange.code() && data.log_start_offset > fetch_offset
     {
         // The leader no longer holds what this log needs next: start over at its log start.

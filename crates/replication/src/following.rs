@@ -9,6 +9,7 @@ use bytes::Bytes;
 use streambus_storage::now_ms;
 
 use crate::fetcher::{self, FetchTarget};
+use crate::leader_link::LeaderLinks;
 use crate::manager::ReplicationError;
 use crate::partition::{Partition, Role};
 use crate::state::{FetchedBatch, ReplicaId};
@@ -33,7 +34,7 @@ impl Partition {
     pub(crate) fn make_follower(
         self: &Arc<Self>,
         spec: &FollowerSpec,
-        runtime: Option<&tokio::runtime::Handle>,
+        fetching: Option<(&tokio::runtime::Handle, &LeaderLinks)>,
     ) -> Result<(), ReplicationError> {
         let mut role = self.lock_role();
         if let Role::Follower { leader, fetcher } = &*role
@@ -47,7 +48,7 @@ impl Partition {
         self.leader_epoch
             .store(spec.leader_epoch, Ordering::Release);
         let fetcher = if spec.leader >= 0 {
-            let runtime = runtime.ok_or_else(|| ReplicationError::NoRuntime {
+            let (runtime, links) = fetching.ok_or_else(|| ReplicationError::NoRuntime {
                 partition: self.tp.clone(),
             })?;
             let target = FetchTarget {
@@ -57,7 +58,8 @@ impl Partition {
                 replica_id: spec.own_id,
                 generation,
             };
-            Some(fetcher::spawn(runtime, Arc::clone(self), target))
+            let link = links.link(runtime, &spec.leader_addr, spec.own_id);
+            Some(fetcher::spawn(runtime, link, Arc::clone(self), target))
         } else {
             None
         };

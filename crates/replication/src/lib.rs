@@ -10,13 +10,15 @@
 //! over the in-sync replicas, answers `acks=all` once the high watermark passes the append,
 //! and proposes ISR changes for the broker to commit. A follower runs a fetcher against the
 //! leader: it truncates where its log diverges (OffsetForLeaderEpoch), then fetches with its
-//! replica id and appends what arrives, keeping the leader's offsets and epochs. The rules
+//! replica id and appends what arrives, keeping the leader's offsets and epochs; the
+//! partitions followed on one leader fetch together, one request for all of them. The rules
 //! themselves live, free of I/O, in [`state`]; the modules here are the runtime around them.
 //! With a single replica the leader's own log end is the high watermark, so a single node
 //! answers as soon as its append is durable.
 
 mod fetcher;
 mod following;
+mod leader_link;
 mod leading;
 mod manager;
 mod partition;

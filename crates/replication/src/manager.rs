@@ -7,6 +7,7 @@ use streambus_storage::{LogConfig, LogManager, StorageError, TopicPartition};
 use thiserror::Error;
 
 use crate::following::FollowerSpec;
+use crate::leader_link::LeaderLinks;
 use crate::leading::LeaderSpec;
 use crate::partition::{Partition, Role};
 use crate::state::IsrProposal;
@@ -89,6 +90,8 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Where followers' fetchers run: the runtime the manager was created in, if any.
     runtime: Option<tokio::runtime::Handle>,
+    /// The followers' fetch links, one per leader.
+    links: LeaderLinks,
 }
 
 impl ReplicaManager {
@@ -98,6 +101,7 @@ impl ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            links: LeaderLinks::default(),
         }
     }
 
@@ -128,7 +132,8 @@ impl ReplicaManager {
         config: &LogConfig,
     ) -> Result<Arc<Partition>, ReplicationError> {
         let partition = self.host(tp, config)?;
-        partition.make_follower(spec, self.runtime.as_ref())?;
+        let fetching = self.runtime.as_ref().map(|runtime| (runtime, &self.links));
+        partition.make_follower(spec, fetching)?;
         Ok(partition)
     }
 

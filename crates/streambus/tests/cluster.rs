@@ -282,3 +282,40 @@ fn a_broker_outside_the_voters_follows_the_quorum_and_serves_its_replicas() -> R
     );
     Ok(())
 }
+
+/// The `streambus_requests_total{api="Fetch"}` count of node `id`, if it served any.
+fn fetches_served(cluster: &Cluster, id: i32) -> Result<Option<u64>> {
+    let (_, body) = cluster.node(id).http_get("/metrics")?;
+    let sample = "streambus_requests_total{api=\"Fetch\"}";
+    Ok(body
+        .lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok())))
+}
+
+#[test]
+fn a_follower_fetches_all_its_partitions_on_a_leader_in_one_request() -> Result<()> {
+    let cluster = Cluster::start()?;
+    let (topic, partitions) = ("many", 12);
+    create_replicated(&cluster.node(1).bootstrap(), topic, partitions, 3)?;
+    let (_, views) = agreed(&cluster, topic, |v| v.values().all(|p| p.isr.len() == 3))?;
+    let led_by_1 = views.values().filter(|p| p.leader == 1).count();
+    ensure!(
+        led_by_1 >= 2,
+        "node 1 leads {led_by_1} partitions: {views:?}"
+    );
+    // Idle, each of the two followers keeps one fetch waiting at node 1 at a time, which node
+    // 1 holds for the fetch's whole wait (500 ms): about four requests each in a second, and
+    // not four per partition. The window's edges may add a request per follower.
+    let window = std::time::Duration::from_secs(2);
+    let before = fetches_served(&cluster, 1)?.unwrap_or(0);
+    std::thread::sleep(window);
+    let after = fetches_served(&cluster, 1)?.context("node 1 served no fetch")?;
+    let served = after - before;
+    ensure!(served > 0, "no follower fetched from node 1 in {window:?}");
+    let rounds = (window.as_millis() / 500) as u64 + 2;
+    ensure!(
+        served <= 2 * rounds,
+        "node 1 served {served} fetches in {window:?} to followers of its {led_by_1} partitions"
+    );
+    Ok(())
+}

@@ -208,6 +208,19 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault, target: Target) -> Re
             .map(|id| segment_bytes(cluster, id, topic, 0))
             .collect();
         copies.windows(2).all(|w| w[0] == w[1]).then_some(())
+    })
+    .with_context(|| {
+        let copies: Vec<Vec<u8>> = (1..=NODES)
+            .map(|id| segment_bytes(cluster, id, topic, 0))
+            .collect();
+        let sizes: Vec<usize> = copies.iter().map(Vec::len).collect();
+        let agree = copies[0]
+            .iter()
+            .zip(&copies[1])
+            .zip(&copies[2])
+            .take_while(|((a, b), c)| a == b && b == c)
+            .count();
+        format!("segment sizes per node {sizes:?}, identical for the first {agree} bytes")
     })?;
     Ok(())
 }
