@@ -81,11 +81,13 @@ pub(crate) fn reassign(
     if target.is_empty() {
         return Err(invalid("the replica list is empty".into()));
     }
+    // A set, not a scan per entry: a request may carry a list of any length.
+    let mut seen = BTreeSet::new();
     if let Some((i, r)) = target
         .iter()
+        .copied()
         .enumerate()
-        .find(|(i, r)| target[..*i].contains(r))
-        .map(|(i, r)| (i, *r))
+        .find(|(_, r)| !seen.insert(*r))
     {
         return Err(invalid(format!("broker {r} is named twice (at {i})")));
     }

@@ -209,4 +209,13 @@ fn targets_must_name_registered_brokers_once() {
         );
     }
     assert!(reassign(&p, &[1, 3], registered, None).unwrap().is_some());
+    // A list as long as a request may carry is refused like a short one.
+    let mut huge: Vec<i32> = (1..=1_000_000).collect();
+    huge.push(7);
+    let error = reassign(&p, &huge, registered, None).unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidReplicaAssignment);
+    assert_eq!(
+        error.message.as_deref(),
+        Some("broker 7 is named twice (at 1000000)")
+    );
 }

@@ -368,5 +368,6 @@ fn partition_state_problem(state: &PartitionImage) -> Option<&'static str> {
 }
 
 fn has_duplicates(ids: &[i32]) -> bool {
-    ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id))
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    !ids.iter().all(|id| seen.insert(*id))
 }

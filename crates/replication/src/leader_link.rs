@@ -173,10 +173,12 @@ async fn run(addr: String, replica_id: ReplicaId, mut asks: mpsc::UnboundedRecei
     let mut busy: HashSet<TopicPartition> = HashSet::new();
     while let Some(first) = asks.recv().await {
         let started = tokio::time::Instant::now();
-        let mut asked: HashSet<TopicPartition> = HashSet::from([first.tp.clone()]);
+        // The busy partitions not back yet.
+        let mut awaited = std::mem::take(&mut busy);
+        awaited.remove(&first.tp);
         let mut round = vec![first];
         loop {
-            let deadline = if busy.iter().any(|tp| !asked.contains(tp)) {
+            let deadline = if !awaited.is_empty() {
                 started + GATHER_BUSY
             } else if round.len() < expected {
                 started + GATHER
@@ -185,7 +187,7 @@ async fn run(addr: String, replica_id: ReplicaId, mut asks: mpsc::UnboundedRecei
             };
             match tokio::time::timeout_at(deadline, asks.recv()).await {
                 Ok(Some(ask)) => {
-                    asked.insert(ask.tp.clone());
+                    awaited.remove(&ask.tp);
                     round.push(ask);
                 }
                 Ok(None) | Err(_) => break,
@@ -202,7 +204,6 @@ async fn run(addr: String, replica_id: ReplicaId, mut asks: mpsc::UnboundedRecei
                 round.iter().map(|_| Err(e.clone())).collect()
             }
         };
-        busy.clear();
         for (ask, answer) in round.into_iter().zip(answers) {
             if answer
                 .as_ref()
