@@ -11,7 +11,7 @@ mod support;
 
 use anyhow::{Context, Result, ensure};
 use support::cluster::{
-    AGREE, Cluster, NODES, agreed, agreed_view, create_replicated, expected, produce, read,
+    AGREE, Cluster, NODES, agreed, agreed_view, create_replicated, expected, metric, produce, read,
     segment_bytes,
 };
 use support::{create_topic, poll};
@@ -146,11 +146,7 @@ fn replicated_partitions_keep_identical_copies_and_a_returning_follower_rejoins_
         .unwrap();
     cluster.kill(follower)?;
     agreed(&cluster, topic, |v| !v[&0].isr.contains(&follower))?;
-    let metric = |name: &str| -> Option<f64> {
-        let (_, body) = cluster.node(leader).http_get("/metrics").ok()?;
-        body.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-    };
+    let metric = |name: &str| metric(&cluster, leader, name);
     poll(
         "the leader to count its under-replicated partition",
         AGREE,
@@ -285,11 +281,7 @@ fn a_broker_outside_the_voters_follows_the_quorum_and_serves_its_replicas() -> R
 
 /// The `streambus_requests_total{api="Fetch"}` count of node `id`, if it served any.
 fn fetches_served(cluster: &Cluster, id: i32) -> Result<Option<u64>> {
-    let (_, body) = cluster.node(id).http_get("/metrics")?;
-    let sample = "streambus_requests_total{api=\"Fetch\"}";
-    Ok(body
-        .lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok())))
+    Ok(metric(cluster, id, "streambus_requests_total{api=\"Fetch\"}").map(|v| v as u64))
 }
 
 #[test]

@@ -36,8 +36,8 @@ use streambus_client::admin::{
 };
 use streambus_client::{ClientConfig, ErrorCode};
 use support::cluster::{
-    AGREE, Cluster, Deliveries, NODES, PartitionView, agreed, create_replicated, expected, produce,
-    read, segment_bytes,
+    AGREE, Cluster, Deliveries, NODES, PartitionView, agreed, create_replicated, expected, metric,
+    produce, read, segment_bytes,
 };
 use support::load::{check_acknowledged, log_files, read_partition, start_producer};
 use support::{BIN, poll, wait_with_output};
@@ -106,17 +106,12 @@ fn single_code(outcomes: &[PartitionOutcome]) -> Option<ErrorCode> {
     outcomes[0].result.as_ref().err().map(|e| e.code().unwrap())
 }
 
-/// The sum over the live nodes of a counter's samples named exactly `sample`.
+/// The sum over the live nodes of the counter sample named exactly `sample`.
 fn counter(cluster: &Cluster, sample: &str) -> u64 {
     cluster
         .live()
-        .filter_map(|(_, node)| node.http_get("/metrics").ok())
-        .map(|(_, body)| {
-            body.lines()
-                .filter_map(|l| l.strip_prefix(sample))
-                .filter_map(|v| v.trim().parse::<u64>().ok())
-                .sum::<u64>()
-        })
+        .filter_map(|(id, _)| metric(cluster, id, sample))
+        .map(|v| v as u64)
         .sum()
 }
 

@@ -13,23 +13,19 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use support::cluster::{
     AGREE, Acked, Cluster, Deliveries, NODES, agreed, create_replicated, lead_from, segment_bytes,
     streaming_producer, view,
 };
+use support::load::read_partition;
 use support::poll;
 
 /// Records the producer may send in a round, whatever happens.
@@ -65,32 +61,6 @@ fn start_producer(
         producer.flush(Duration::from_secs(40))?;
         Ok(sent)
     })
-}
-
-/// Every record of partition 0 from the start to the high watermark: offset to value.
-fn read_log(bootstrap: &str, topic: &str) -> Result<BTreeMap<i64, Vec<u8>>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "failover-reader")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let (_, high) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
-    consumer.assign(&assignment)?;
-    let mut log = BTreeMap::new();
-    poll("the whole log to be read", AGREE, || {
-        while let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.ok()?;
-            log.insert(
-                message.offset(),
-                message.payload().unwrap_or_default().to_vec(),
-            );
-        }
-        (log.len() as i64 >= high).then_some(())
-    })
-    .with_context(|| format!("read {} of {high} records", log.len()))?;
-    Ok(log)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -172,7 +142,7 @@ fn round(cluster: &mut Cluster, topic: &str, fault: Fault, target: Target) -> Re
         Fault::CutOff => cluster.heal(leader),
     }
     agreed(cluster, topic, |v| v[&0].isr.len() == NODES as usize)?;
-    let log = read_log(&cluster.bootstrap(), topic)?;
+    let log = read_partition(&cluster.bootstrap(), topic, 0)?;
     let acked = deliveries.acked.lock().unwrap().clone();
     let failed = deliveries.failed.load(Ordering::Relaxed);
     eprintln!(

@@ -13,7 +13,7 @@
 //!   far. A partition with no broker left to take it, or one already being moved, fails
 //!   the whole plan before anything moves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use streambus_protocol::messages::metadata_response::MetadataResponse;
 
@@ -285,14 +285,16 @@ fn broker_moves(
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.result))
         .collect();
+    let replicas: HashMap<&TopicPartition, &Vec<i32>> = placements
+        .iter()
+        .map(|p| (&p.partition, &p.replicas))
+        .collect();
     planned
         .iter()
         .map(|m| {
-            let from = placements
-                .iter()
-                .find(|p| p.partition == m.partition)
-                .map(|p| p.replicas.clone())
-                .unwrap_or_default();
+            let from = replicas
+                .get(&m.partition)
+                .map_or_else(Vec::new, |r| r.to_vec());
             let result = results.remove(&m.partition).unwrap_or_else(|| {
                 Err(Error::Protocol {
                     addr: "the broker".into(),

@@ -118,6 +118,9 @@ pub(crate) fn leading(raft: &Raft) -> Option<u64> {
 pub(crate) async fn run(liveness: Arc<Liveness>, raft: Raft, peers: Peers, interval: Duration) {
     let node_id = liveness.node_id;
     let mut metrics = raft.metrics();
+    // The membership entry last seen, so that members are re-read only when it changes
+    // (metrics change at every replication step on a leader).
+    let mut membership_seen = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -132,7 +135,11 @@ pub(crate) async fn run(liveness: Arc<Liveness>, raft: Raft, peers: Peers, inter
         };
         let (state, leader, term) = {
             let m = metrics.borrow_and_update();
-            liveness.add_members(m.membership_config.membership().nodes().map(|(id, _)| *id));
+            let membership = m.membership_config.log_id();
+            if membership_seen != Some(*membership) {
+                membership_seen = Some(*membership);
+                liveness.add_members(m.membership_config.membership().nodes().map(|(id, _)| *id));
+            }
             (m.state, m.current_leader, m.current_term)
         };
         let is_leader = state == ServerState::Leader;

@@ -305,6 +305,14 @@ pub fn lead_from(cluster: &Cluster, topic: &str, partition: i32, id: i32) -> Res
     Ok(())
 }
 
+/// The value of the sample named exactly `sample` (`name{labels}`) in node `id`'s
+/// `/metrics`, if it is there.
+pub fn metric(cluster: &Cluster, id: i32, sample: &str) -> Option<f64> {
+    let (_, body) = cluster.node(id).http_get("/metrics").ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+}
+
 /// What a node reports of a partition: leader, replicas and in-sync replicas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionView {
