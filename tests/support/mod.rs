@@ -322,9 +322,9 @@ impl Wire {
             correlation_id: self.correlation_id,
             client_id: Some("streambus-tests".into()),
         };
-        let mut out = BytesMut::new();
+        let mut out = streambus_protocol::Output::new();
         streambus_protocol::encode_request(&mut out, &header, request).unwrap();
-        (self.correlation_id, out)
+        (self.correlation_id, out.into_bytes())
     }
 
     /// Sends `request` at `version` and decodes the response; panics if none arrives.

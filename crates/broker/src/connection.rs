@@ -6,8 +6,11 @@
 //! read (so one connection's appends keep their order), but its answer, which waits for the
 //! appends to be committed (the fsync under flush=always), is awaited while the following
 //! requests are served, up to [`MAX_IN_PROGRESS`] answers; so that one group-commit fsync
-//! can cover several requests of the same connection. Frame sizes are checked before anything is allocated, and the read buffer grows
-//! only as bytes arrive, so a client claiming a huge frame costs nothing until it sends it.
+//! can cover several requests of the same connection. Frame sizes are checked before
+//! anything is allocated, and the read buffer grows only as bytes arrive, so a client
+//! claiming a huge frame costs nothing until it sends it. Answers are encoded into a
+//! splicing [`Output`]: a Fetch answer's record sets stay in the buffers they were read into
+//! from the log and go to the socket with the rest of the frame in one vectored write.
 //! Anything that does not parse closes this connection only, logged once. A request's
 //! handler runs in a `request` span (connection, client id, correlation id, API, version),
 //! so that what it logs says which request it was about. When spans are exported
@@ -15,6 +18,7 @@
 //! the API, and a Produce request's span continues the producer's trace
 //! (`handlers::produce_trace`); otherwise those fields stay empty and cost nothing.
 
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -22,7 +26,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::{Either, Ready, ready};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use streambus_protocol::frame::{self, FrameStatus};
-use streambus_protocol::{ApiKey, RequestHeader, Response, decode_request, encode_response};
+use streambus_protocol::{
+    ApiKey, Output, RequestHeader, Response, decode_request, encode_response,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::WriteHalf;
@@ -113,7 +119,7 @@ async fn serve(
     let max = broker.config.socket_request_max_bytes;
     let (mut reader, mut writer) = stream.split();
     let mut input = BytesMut::with_capacity(READ_CHUNK);
-    let mut output = BytesMut::new();
+    let mut output = Output::splicing();
     let mut answers: FuturesOrdered<Answer> = FuturesOrdered::new();
     loop {
         // Start every whole request buffered, while there is room for its answer.
@@ -275,7 +281,7 @@ async fn start(
 /// Writes one answer. `Err` closes the connection.
 async fn write(
     writer: &mut WriteHalf<'_>,
-    output: &mut BytesMut,
+    output: &mut Output,
     info: &ConnectionInfo,
     answer: Reply,
 ) -> Result<(), Close> {
@@ -289,18 +295,34 @@ async fn write(
             "internal error encoding the {api:?} response"
         )));
     }
-    let written = writer
-        .write_all(output)
+    let written = write_all_vectored(writer, &mut output.io_slices())
         .await
         .map_err(|e| socket_failed("write", &e));
+    // Lets go of the record buffers the answer referenced, and of a large buffer.
+    output.clear();
     release_if_large(output);
     written
 }
 
+/// Writes every byte of `slices`, in as few system calls as the socket takes.
+async fn write_all_vectored(
+    writer: &mut WriteHalf<'_>,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let written = writer.write_vectored(slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, written);
+    }
+    Ok(())
+}
+
 /// Drops the output buffer's memory if an answer grew it past [`KEEP_OUTPUT_BYTES`].
-fn release_if_large(output: &mut BytesMut) {
+fn release_if_large(output: &mut Output) {
     if output.capacity() > KEEP_OUTPUT_BYTES {
-        *output = BytesMut::new();
+        *output = Output::splicing();
     }
 }
 
@@ -308,7 +330,7 @@ fn release_if_large(output: &mut BytesMut) {
 /// clean stop), then ends the connection for `close`.
 async fn finish(
     writer: &mut WriteHalf<'_>,
-    output: &mut BytesMut,
+    output: &mut Output,
     info: &ConnectionInfo,
     mut answers: FuturesOrdered<Answer>,
     close: Close,
@@ -347,10 +369,10 @@ mod tests {
 
     #[test]
     fn the_output_buffer_keeps_small_capacity_and_gives_back_large() {
-        let mut output = BytesMut::with_capacity(KEEP_OUTPUT_BYTES);
+        let mut output = Output::from(BytesMut::with_capacity(KEEP_OUTPUT_BYTES));
         release_if_large(&mut output);
         assert_eq!(output.capacity(), KEEP_OUTPUT_BYTES);
-        output.reserve(KEEP_OUTPUT_BYTES + 1);
+        output.put_slice(&vec![0; KEEP_OUTPUT_BYTES + 1]);
         release_if_large(&mut output);
         assert_eq!(output.capacity(), 0);
     }

@@ -328,7 +328,7 @@ mod tests {
             for version in range.min..=range.max {
                 let ctx = testing::ctx(api, version);
                 let response = handle(&broker, &ctx, request.clone()).await.unwrap();
-                let mut out = bytes::BytesMut::new();
+                let mut out = streambus_protocol::Output::new();
                 encode_response(&mut out, version, 1, &response)
                     .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
             }

@@ -223,10 +223,10 @@ impl Connection {
             correlation_id,
             client_id: Some(self.client_id.clone()),
         };
-        let mut frame = BytesMut::new();
+        let mut frame = streambus_protocol::Output::new();
         streambus_protocol::encode_request(&mut frame, &header, &request.into_request())
             .map_err(|e| Error::encode(&self.addr, R::API_KEY, e))?;
-        Ok((correlation_id, frame))
+        Ok((correlation_id, frame.into_bytes()))
     }
 
     async fn write(&self, frame: &[u8]) -> Result<()> {

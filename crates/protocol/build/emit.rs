@@ -189,9 +189,8 @@ fn write_stmt(ty: &Ty, v: &str) -> String {
 fn write_nullable_stmt(ty: &Ty, v: &str) -> String {
     match ty {
         Ty::String => format!("codec::put_nullable_string(out, {v}.as_deref(), flexible)?;"),
-        Ty::Bytes | Ty::Records => {
-            format!("codec::put_nullable_bytes(out, {v}.as_deref(), flexible)?;")
-        }
+        Ty::Bytes => format!("codec::put_nullable_bytes(out, {v}.as_deref(), flexible)?;"),
+        Ty::Records => format!("codec::put_nullable_records(out, {v}.as_ref(), flexible)?;"),
         Ty::Array(inner) => format!(
             "codec::put_nullable_array(out, {v}.as_deref(), flexible, |out, e| {{ {} Ok(()) }})?;",
             write_stmt(inner, "e")
@@ -326,7 +325,7 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
     // write
     let _ = writeln!(
         out,
-        "    pub(crate) fn write(&self, out: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{"
+        "    pub(crate) fn write(&self, out: &mut crate::Output, version: i16) -> Result<(), EncodeError> {{"
     );
     let _ = writeln!(out, "        let flexible = {flex};");
     for f in &s.fields {
@@ -370,13 +369,16 @@ fn emit_struct(out: &mut String, api: &ApiDef, s: &StructDef, top: bool) {
         for (i, f) in tagged.iter().enumerate() {
             let (tag, _) = f.tag.unwrap_or((0, Versions::NONE));
             let _ = writeln!(out, "            if present_{i} {{");
-            let _ = writeln!(out, "                let mut tmp = BytesMut::new();");
+            let _ = writeln!(out, "                let mut tmp = crate::Output::new();");
             let _ = writeln!(
                 out,
                 "                {{ let out = &mut tmp; {} }}",
                 field_write_stmt(f, &within)
             );
-            let _ = writeln!(out, "                codec::put_tagged(out, {tag}, &tmp)?;");
+            let _ = writeln!(
+                out,
+                "                codec::put_tagged(out, {tag}, tmp.in_place())?;"
+            );
             let _ = writeln!(out, "            }}");
         }
     }
@@ -456,7 +458,7 @@ pub fn emit_message(out: &mut String, api: &ApiDef, msg: &MessageDef) {
         msg.name
     );
     let _ = writeln!(out, "pub mod {module} {{");
-    let _ = writeln!(out, "use bytes::{{Bytes, BytesMut}};");
+    let _ = writeln!(out, "use bytes::Bytes;");
     let _ = writeln!(out, "use crate::codec;");
     let _ = writeln!(out, "use crate::error::{{DecodeError, EncodeError}};\n");
     for (i, s) in msg.structs.iter().enumerate() {
@@ -474,7 +476,7 @@ pub fn emit_message(out: &mut String, api: &ApiDef, msg: &MessageDef) {
         }}
         Self::read(buf, version)
     }}
-    fn encode(&self, out: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{
+    fn encode(&self, out: &mut crate::Output, version: i16) -> Result<(), EncodeError> {{
         if !<Self as crate::Message>::VERSIONS.contains(version) {{
             return Err(EncodeError::UnsupportedVersion {{ message: {name:?}, version }});
         }}

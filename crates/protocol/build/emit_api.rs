@@ -150,7 +150,7 @@ pub fn emit(apis: &[ApiDef]) -> String {
         let _ = writeln!(o, "    /// Encodes this {field} body at `version`.");
         let _ = writeln!(
             o,
-            "    pub fn encode(&self, out: &mut bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {{\n        match self {{"
+            "    pub fn encode(&self, out: &mut crate::Output, version: i16) -> Result<(), crate::EncodeError> {{\n        match self {{"
         );
         for a in apis {
             let _ = writeln!(

@@ -4,7 +4,7 @@
 //! `Response` enums that dispatch by API key. The enums and tables are generated from the
 //! definitions in `messages/`, so they cannot drift from the codec.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::error::{DecodeError, EncodeError};
 
@@ -41,7 +41,7 @@ pub trait Message: Sized {
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError>;
 
     /// Appends the body encoded at `version`. Fields absent in `version` are skipped.
-    fn encode(&self, out: &mut BytesMut, version: i16) -> Result<(), EncodeError>;
+    fn encode(&self, out: &mut crate::Output, version: i16) -> Result<(), EncodeError>;
 }
 
 impl ApiKey {

@@ -7,7 +7,9 @@
 //! int32 (bytes, arrays) length prefixes with -1 for null; flexible versions use unsigned
 //! varints holding length + 1, with 0 for null.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+
+use crate::output::Output;
 
 use crate::error::{DecodeError, EncodeError};
 
@@ -173,32 +175,32 @@ pub(crate) fn skip_tagged_fields(buf: &mut Bytes) -> Result<(), DecodeError> {
     Ok(())
 }
 
-pub(crate) fn put_i8(out: &mut BytesMut, v: i8) {
+pub(crate) fn put_i8(out: &mut Output, v: i8) {
     out.put_i8(v);
 }
-pub(crate) fn put_i16(out: &mut BytesMut, v: i16) {
+pub(crate) fn put_i16(out: &mut Output, v: i16) {
     out.put_i16(v);
 }
-pub(crate) fn put_u16(out: &mut BytesMut, v: u16) {
+pub(crate) fn put_u16(out: &mut Output, v: u16) {
     out.put_u16(v);
 }
-pub(crate) fn put_i32(out: &mut BytesMut, v: i32) {
+pub(crate) fn put_i32(out: &mut Output, v: i32) {
     out.put_i32(v);
 }
-pub(crate) fn put_i64(out: &mut BytesMut, v: i64) {
+pub(crate) fn put_i64(out: &mut Output, v: i64) {
     out.put_i64(v);
 }
-pub(crate) fn put_f64(out: &mut BytesMut, v: f64) {
+pub(crate) fn put_f64(out: &mut Output, v: f64) {
     out.put_f64(v);
 }
-pub(crate) fn put_bool(out: &mut BytesMut, v: bool) {
+pub(crate) fn put_bool(out: &mut Output, v: bool) {
     out.put_i8(i8::from(v));
 }
-pub(crate) fn put_uuid(out: &mut BytesMut, v: &crate::Uuid) {
+pub(crate) fn put_uuid(out: &mut Output, v: &crate::Uuid) {
     out.put_slice(v);
 }
 
-pub(crate) fn put_uvarint(out: &mut BytesMut, mut v: u32) {
+pub(crate) fn put_uvarint(out: &mut Output, mut v: u32) {
     while v >= 0x80 {
         out.put_u8((v as u8) | 0x80);
         v >>= 7;
@@ -207,7 +209,7 @@ pub(crate) fn put_uvarint(out: &mut BytesMut, mut v: u32) {
 }
 
 /// Writes a length prefix for `len`, or null for `None`.
-fn put_len(out: &mut BytesMut, len: Option<usize>, flexible: bool, wide: bool) -> Option<()> {
+fn put_len(out: &mut Output, len: Option<usize>, flexible: bool, wide: bool) -> Option<()> {
     match (len, flexible, wide) {
         (None, true, _) => put_uvarint(out, 0),
         (None, false, true) => out.put_i32(-1),
@@ -220,7 +222,7 @@ fn put_len(out: &mut BytesMut, len: Option<usize>, flexible: bool, wide: bool) -
 }
 
 pub(crate) fn put_nullable_string(
-    out: &mut BytesMut,
+    out: &mut Output,
     v: Option<&str>,
     flexible: bool,
 ) -> Result<(), EncodeError> {
@@ -234,12 +236,12 @@ pub(crate) fn put_nullable_string(
     Ok(())
 }
 
-pub(crate) fn put_string(out: &mut BytesMut, v: &str, flexible: bool) -> Result<(), EncodeError> {
+pub(crate) fn put_string(out: &mut Output, v: &str, flexible: bool) -> Result<(), EncodeError> {
     put_nullable_string(out, Some(v), flexible)
 }
 
 pub(crate) fn put_nullable_bytes(
-    out: &mut BytesMut,
+    out: &mut Output,
     v: Option<&[u8]>,
     flexible: bool,
 ) -> Result<(), EncodeError> {
@@ -253,15 +255,31 @@ pub(crate) fn put_nullable_bytes(
     Ok(())
 }
 
-pub(crate) fn put_bytes(out: &mut BytesMut, v: &[u8], flexible: bool) -> Result<(), EncodeError> {
+/// A `records` field: like nullable bytes, but a splicing output references large ones.
+pub(crate) fn put_nullable_records(
+    out: &mut Output,
+    v: Option<&Bytes>,
+    flexible: bool,
+) -> Result<(), EncodeError> {
+    let len = v.map(Bytes::len);
+    put_len(out, len, flexible, true).ok_or(EncodeError::BytesTooLong {
+        len: len.unwrap_or(0),
+    })?;
+    if let Some(records) = v {
+        out.put_records(records);
+    }
+    Ok(())
+}
+
+pub(crate) fn put_bytes(out: &mut Output, v: &[u8], flexible: bool) -> Result<(), EncodeError> {
     put_nullable_bytes(out, Some(v), flexible)
 }
 
 pub(crate) fn put_nullable_array<T>(
-    out: &mut BytesMut,
+    out: &mut Output,
     v: Option<&[T]>,
     flexible: bool,
-    mut write: impl FnMut(&mut BytesMut, &T) -> Result<(), EncodeError>,
+    mut write: impl FnMut(&mut Output, &T) -> Result<(), EncodeError>,
 ) -> Result<(), EncodeError> {
     let len = v.map(<[T]>::len);
     put_len(out, len, flexible, true).ok_or(EncodeError::ArrayTooLong {
@@ -274,16 +292,16 @@ pub(crate) fn put_nullable_array<T>(
 }
 
 pub(crate) fn put_array<T>(
-    out: &mut BytesMut,
+    out: &mut Output,
     v: &[T],
     flexible: bool,
-    write: impl FnMut(&mut BytesMut, &T) -> Result<(), EncodeError>,
+    write: impl FnMut(&mut Output, &T) -> Result<(), EncodeError>,
 ) -> Result<(), EncodeError> {
     put_nullable_array(out, Some(v), flexible, write)
 }
 
 /// Writes one tagged field: tag, size, then the already-encoded value.
-pub(crate) fn put_tagged(out: &mut BytesMut, tag: u32, data: &[u8]) -> Result<(), EncodeError> {
+pub(crate) fn put_tagged(out: &mut Output, tag: u32, data: &[u8]) -> Result<(), EncodeError> {
     let len =
         u32::try_from(data.len()).map_err(|_| EncodeError::BytesTooLong { len: data.len() })?;
     put_uvarint(out, tag);

@@ -4,6 +4,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::output::Output;
+
 /// Kafka's default `socket.request.max.bytes`: 100 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
 
@@ -77,22 +79,22 @@ pub fn split(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>, Frame
 /// put first and filled in afterwards, so the payload is never copied. If `encode` fails, or
 /// the payload does not fit a frame, `out` is left as it was.
 pub fn write_with<E>(
-    out: &mut BytesMut,
-    encode: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    out: &mut Output,
+    encode: impl FnOnce(&mut Output) -> Result<(), E>,
     too_long: impl FnOnce(usize) -> E,
 ) -> Result<(), E> {
-    let start = out.len();
+    let start = out.mark();
     out.put_i32(0);
     if let Err(e) = encode(out) {
-        out.truncate(start);
+        out.roll_back(start);
         return Err(e);
     }
-    let len = out.len() - start - 4;
+    let len = out.len() - Output::len_at(start) - 4;
     let Ok(size) = i32::try_from(len) else {
-        out.truncate(start);
+        out.roll_back(start);
         return Err(too_long(len));
     };
-    out[start..start + 4].copy_from_slice(&size.to_be_bytes());
+    out.overwrite_at(start, &size.to_be_bytes());
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! header v1 and response header v0; ApiVersions responses always use header v0 so that a
 //! client can read them before it knows what the broker supports.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::api::ApiKey;
 use crate::codec;
@@ -74,7 +74,7 @@ impl RequestHeader {
     }
 
     /// Appends the header encoded at `header_version`.
-    pub fn encode(&self, out: &mut BytesMut, header_version: i16) -> Result<(), EncodeError> {
+    pub fn encode(&self, out: &mut crate::Output, header_version: i16) -> Result<(), EncodeError> {
         codec::put_i16(out, self.api_key);
         codec::put_i16(out, self.api_version);
         codec::put_i32(out, self.correlation_id);
@@ -106,7 +106,7 @@ impl ResponseHeader {
     }
 
     /// Appends the header encoded at `header_version`.
-    pub fn encode(&self, out: &mut BytesMut, header_version: i16) {
+    pub fn encode(&self, out: &mut crate::Output, header_version: i16) {
         codec::put_i32(out, self.correlation_id);
         if header_version >= 1 {
             codec::put_uvarint(out, 0);

@@ -24,6 +24,7 @@ pub mod error;
 pub mod error_code;
 pub mod frame;
 pub mod header;
+mod output;
 
 /// Generated request and response types, one module per message.
 #[allow(missing_docs, unused_variables, clippy::all)]
@@ -51,6 +52,7 @@ pub use api::{ApiKey, Message, Request, Response, VersionRange, supported_versio
 pub use error::{DecodeError, EncodeError};
 pub use error_code::ErrorCode;
 pub use header::{RequestHeader, ResponseHeader};
+pub use output::{Output, SPLICE_MIN};
 
 /// A Kafka UUID (topic ids): 16 bytes, most significant first.
 pub type Uuid = [u8; 16];
@@ -58,7 +60,7 @@ pub type Uuid = [u8; 16];
 /// Appends a whole request frame: size prefix, header (at the version `request` needs) and
 /// body. The header's API key and version must be those of `request`.
 pub fn encode_request(
-    out: &mut bytes::BytesMut,
+    out: &mut Output,
     header: &RequestHeader,
     request: &Request,
 ) -> Result<(), EncodeError> {
@@ -76,9 +78,10 @@ pub fn encode_request(
 }
 
 /// Appends a whole response frame: size prefix, header (at the version the request's API and
-/// version call for) and body.
+/// version call for) and body. A [`Output::splicing`] output references large record sets
+/// instead of copying them.
 pub fn encode_response(
-    out: &mut bytes::BytesMut,
+    out: &mut Output,
     api_version: i16,
     correlation_id: i32,
     response: &Response,

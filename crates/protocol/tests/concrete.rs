@@ -6,17 +6,17 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages as k;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use streambus_protocol::Message;
 use streambus_protocol::messages::{
     api_versions_request, api_versions_response, create_topics_response, fetch_request,
     fetch_response, init_producer_id_request, list_offsets_request, metadata_request,
     metadata_response, produce_request,
 };
+use streambus_protocol::{Message, Output};
 
 fn ours_to_bytes<T: Message>(value: &T, version: i16) -> Bytes {
-    let mut out = BytesMut::new();
+    let mut out = Output::new();
     value.encode(&mut out, version).unwrap();
-    out.freeze()
+    out.into_bytes().freeze()
 }
 
 fn theirs_to_bytes<T: Encodable>(value: &T, version: i16) -> Bytes {

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use streambus_protocol::frame::{self, FrameError, FrameStatus};
 use streambus_protocol::header::{request_header_version, response_header_version};
-use streambus_protocol::{ApiKey, DecodeError, ErrorCode, RequestHeader, ResponseHeader};
+use streambus_protocol::{ApiKey, DecodeError, ErrorCode, Output, RequestHeader, ResponseHeader};
 
 #[test]
 fn header_versions_match_the_other_implementation() {
@@ -48,8 +48,9 @@ fn request_headers_match_the_other_implementation() {
                     client_id.map(String::from)
                 },
             };
-            let mut out = BytesMut::new();
+            let mut out = Output::new();
             ours.encode(&mut out, version).unwrap();
+            let out = out.into_bytes();
             if version == 0 {
                 // The other implementation no longer speaks header v0 (only ControlledShutdown
                 // v0 used it): api key, api version, correlation id and nothing else.
@@ -85,10 +86,10 @@ fn decode_frame_picks_the_header_version_and_leaves_the_body() {
         correlation_id: 5,
         client_id: Some("c".into()),
     };
-    let mut frame = BytesMut::new();
+    let mut frame = Output::new();
     header.encode(&mut frame, 2).unwrap();
-    frame.extend_from_slice(&[0xde, 0xad]);
-    let mut frame = frame.freeze();
+    frame.put_slice(&[0xde, 0xad]);
+    let mut frame = frame.into_bytes().freeze();
     assert_eq!(RequestHeader::decode_frame(&mut frame).unwrap(), header);
     assert_eq!(&frame[..], &[0xde, 0xad]);
 
@@ -99,8 +100,9 @@ fn decode_frame_picks_the_header_version_and_leaves_the_body() {
 #[test]
 fn response_headers_match_the_other_implementation() {
     for version in 0..=1 {
-        let mut out = BytesMut::new();
+        let mut out = Output::new();
         ResponseHeader { correlation_id: 42 }.encode(&mut out, version);
+        let out = out.into_bytes();
         let mut theirs = kafka_protocol::messages::ResponseHeader::default();
         theirs.correlation_id = 42;
         let mut their_out = BytesMut::new();
@@ -192,30 +194,30 @@ fn frames_split_without_copying_and_round_trip() {
 fn frames_written_in_place_match_copied_ones_and_failures_leave_nothing() {
     let mut copied = BytesMut::new();
     frame::write(&mut copied, b"hello").unwrap();
-    let mut in_place = BytesMut::from(&b"before"[..]);
+    let mut in_place = Output::from(BytesMut::from(&b"before"[..]));
     frame::write_with(
         &mut in_place,
         |out| -> Result<(), ()> {
-            out.extend_from_slice(b"hello");
+            out.put_slice(b"hello");
             Ok(())
         },
         |_| (),
     )
     .unwrap();
-    assert_eq!(&in_place[..6], b"before");
-    assert_eq!(&in_place[6..], &copied[..]);
+    assert_eq!(&in_place.in_place()[..6], b"before");
+    assert_eq!(&in_place.in_place()[6..], &copied[..]);
 
     let failed = frame::write_with(
         &mut in_place,
         |out| {
-            out.extend_from_slice(b"half a payload");
+            out.put_slice(b"half a payload");
             Err("refused")
         },
         |_| "too long",
     );
     assert_eq!(failed, Err("refused"));
     assert_eq!(
-        &in_place[6..],
+        &in_place.in_place()[6..],
         &copied[..],
         "a failed payload is taken back"
     );
@@ -279,8 +281,9 @@ fn whole_frames_round_trip_through_the_broker_and_client_paths() {
             correlation_id: 9,
             client_id: Some("client".into()),
         };
-        let mut wire = BytesMut::new();
+        let mut wire = Output::new();
         encode_request(&mut wire, &header, &request).unwrap();
+        let mut wire = wire.into_bytes();
         let mut payload = frame::split(&mut wire, 1024).unwrap().unwrap();
         let decoded_header = RequestHeader::decode_frame(&mut payload).unwrap();
         assert_eq!(decoded_header, header);
@@ -297,8 +300,9 @@ fn whole_frames_round_trip_through_the_broker_and_client_paths() {
                 .collect(),
             ..Default::default()
         });
-        let mut wire = BytesMut::new();
+        let mut wire = Output::new();
         encode_response(&mut wire, version, 9, &response).unwrap();
+        let mut wire = wire.into_bytes();
         let payload = frame::split(&mut wire, 1 << 20).unwrap().unwrap();
         // ApiVersions responses always carry header v0: the correlation id comes first and
         // the body's error code follows directly.

@@ -456,7 +456,7 @@ async fn every_group_response_encodes_at_every_advertised_version() {
                 _ => unreachable!(),
             };
             let response = call(&broker, version, request).await;
-            let mut out = bytes::BytesMut::new();
+            let mut out = streambus_protocol::Output::new();
             encode_response(&mut out, version, 1, &response)
                 .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
         }

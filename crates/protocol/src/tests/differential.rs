@@ -24,9 +24,9 @@ where
     T: Message + PartialEq + std::fmt::Debug,
     U: TheirDecode + TheirEncode + std::fmt::Debug,
 {
-    let mut ours = BytesMut::new();
+    let mut ours = crate::Output::new();
     value.encode(&mut ours, version).unwrap();
-    let ours = ours.freeze();
+    let ours = ours.into_bytes().freeze();
     let theirs_value = U::decode(&mut ours.clone(), version)
         .unwrap_or_else(|e| panic!("they cannot decode our v{version} bytes: {e:#}"));
     let mut theirs = BytesMut::new();

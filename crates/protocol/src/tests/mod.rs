@@ -1,7 +1,6 @@
 //! Unit tests that need the generated test strategies: round trips of every message at
 //! every supported version.
 
-use bytes::BytesMut;
 use proptest::prelude::*;
 
 use crate::Message;
@@ -9,9 +8,9 @@ use crate::arbitrary::*;
 
 /// Encodes `value`, decodes it back and checks equality and that the whole body was read.
 fn roundtrip<T: Message + PartialEq + std::fmt::Debug>(value: &T, version: i16) {
-    let mut out = BytesMut::new();
+    let mut out = crate::Output::new();
     value.encode(&mut out, version).unwrap();
-    let mut bytes = out.freeze();
+    let mut bytes = out.into_bytes().freeze();
     let decoded = T::decode(&mut bytes, version).unwrap();
     assert_eq!(&decoded, value, "version {version}");
     assert!(bytes.is_empty(), "{} bytes left after decode", bytes.len());

@@ -2,16 +2,15 @@
 //! valid encoding must fail with an error, and encodings with bytes overwritten must decode
 //! or fail, never panic.
 
-use bytes::BytesMut;
 use proptest::prelude::*;
 
 use crate::Message;
 use crate::arbitrary::*;
 
 fn check_prefixes<T: Message>(value: &T, version: i16) {
-    let mut out = BytesMut::new();
+    let mut out = crate::Output::new();
     value.encode(&mut out, version).unwrap();
-    let full = out.freeze();
+    let full = out.into_bytes().freeze();
     for len in 0..full.len() {
         let mut prefix = full.slice(..len);
         assert!(
@@ -46,8 +45,9 @@ mod generated {
 
 /// Valid encodings with a few bytes overwritten decode or fail; they never panic.
 fn check_mutations<T: Message>(value: &T, version: i16, edits: &[(usize, u8)]) {
-    let mut out = BytesMut::new();
+    let mut out = crate::Output::new();
     value.encode(&mut out, version).unwrap();
+    let mut out = out.into_bytes();
     if out.is_empty() {
         return;
     }
