@@ -5,7 +5,10 @@
 //! segment indexed every 4 KiB costs about 2 MiB and 3 MiB). Lookups are binary searches
 //! without a system call; appends write one entry with `pwrite`. Indexes are never fsynced
 //! on the hot path: after a crash they are checked against their segment and rebuilt from
-//! it when they do not check out, so they are a cache, never the source of truth.
+//! it when they do not check out, so they are a cache, never the source of truth. The file
+//! handle is only needed to write: a segment that is no longer written lets it go
+//! ([`IndexFile::release_file`]), so a partition holds two index files open, not two per
+//! segment, and one that is written again (truncation back into it) reopens it.
 //!
 //! Entry meanings, as in Kafka:
 //! - offset index `(relative offset, position)`: the batch whose base offset is
@@ -75,20 +78,27 @@ impl IndexEntry for TimeEntry {
 /// An index file and its in-memory mirror.
 pub(crate) struct IndexFile<E: IndexEntry> {
     path: PathBuf,
-    file: File,
+    /// Open while the index may be written; see [`IndexFile::release_file`].
+    file: Option<File>,
     entries: Vec<E>,
+    /// Written since the last [`IndexFile::sync`].
+    unsynced: bool,
+}
+
+fn open_for_writing(path: &Path, truncate: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .open(path)
 }
 
 impl<E: IndexEntry> IndexFile<E> {
     /// Opens (creating if missing) and loads every whole entry. A trailing partial entry is
     /// dropped; whether the entries make sense is for the caller to check.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = open_for_writing(path, false)?;
         let bytes = std::fs::read(path)?;
         let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
         let whole = (entries.len() * E::SIZE) as u64;
@@ -97,24 +107,35 @@ impl<E: IndexEntry> IndexFile<E> {
         }
         Ok(IndexFile {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             entries,
+            unsynced: false,
         })
     }
 
     /// Creates an empty index, replacing any file at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let file = open_for_writing(path, true)?;
         Ok(IndexFile {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             entries: Vec::new(),
+            unsynced: true,
         })
+    }
+
+    /// Closes the file handle; the entries stay in memory and the next write reopens it.
+    pub fn release_file(&mut self) {
+        self.file = None;
+    }
+
+    fn writable(&mut self) -> io::Result<&File> {
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => open_for_writing(&self.path, false)?,
+        };
+        self.unsynced = true;
+        Ok(self.file.insert(file))
     }
 
     pub fn path(&self) -> &Path {
@@ -142,7 +163,8 @@ impl<E: IndexEntry> IndexFile<E> {
     pub fn append(&mut self, entry: E) -> io::Result<()> {
         let mut raw = [0u8; 16];
         entry.encode(&mut raw[..E::SIZE]);
-        self.file.write_all_at(&raw[..E::SIZE], self.size_bytes())?;
+        let at = self.size_bytes();
+        self.writable()?.write_all_at(&raw[..E::SIZE], at)?;
         self.entries.push(entry);
         Ok(())
     }
@@ -151,7 +173,8 @@ impl<E: IndexEntry> IndexFile<E> {
     pub fn truncate_entries(&mut self, len: usize) -> io::Result<()> {
         if len < self.entries.len() {
             self.entries.truncate(len);
-            self.file.set_len(self.size_bytes())?;
+            let size = self.size_bytes();
+            self.writable()?.set_len(size)?;
         }
         Ok(())
     }
@@ -168,8 +191,17 @@ impl<E: IndexEntry> IndexFile<E> {
         after.checked_sub(1).map(|i| self.entries[i])
     }
 
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+    /// Fsyncs what was written since the last sync (reopening a released file for it).
+    pub fn sync(&mut self) -> io::Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        match &self.file {
+            Some(file) => file.sync_data()?,
+            None => open_for_writing(&self.path, false)?.sync_data()?,
+        }
+        self.unsynced = false;
+        Ok(())
     }
 }
 

@@ -452,7 +452,7 @@ impl Segment {
     }
 
     /// Syncs the indexes too, for a clean shutdown.
-    pub fn sync_all(&self) -> Result<()> {
+    pub fn sync_all(&mut self) -> Result<()> {
         self.sync()?;
         self.offset_index
             .sync()
@@ -507,6 +507,13 @@ impl Segment {
     }
     pub fn offset_index_bytes(&self) -> u64 {
         self.offset_index.size_bytes()
+    }
+
+    /// Closes the index files' handles once the segment is no longer the active one; a
+    /// later write to them (truncation back into this segment) reopens them.
+    pub fn release_index_files(&mut self) {
+        self.offset_index.release_file();
+        self.time_index.release_file();
     }
 }
 

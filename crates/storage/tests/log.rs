@@ -1,6 +1,6 @@
 //! Functional tests of `PartitionLog` and `LogManager` on real files: appends and reads,
 //! rolling, reopening, truncation, DeleteRecords, timestamp lookups, retention, compaction,
-//! the flush policy and the data-directory lock.
+//! the flush policy, the data-directory lock and which files a log holds open.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -272,6 +272,72 @@ fn truncate_to_cuts_at_batch_boundaries_across_segments() {
     assert_eq!(all[35], (35, "key-100".into(), Some("value-100".into())));
     // Truncating at or past the end changes nothing.
     assert_eq!(log.truncate_to(1000).unwrap(), 37);
+}
+
+/// How many files under `dir` this process holds open, by suffix (`log`, `index`, ...).
+fn open_files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for fd in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let Ok(target) = std::fs::read_link(fd.unwrap().path()) else {
+            continue; // closed since the listing was read
+        };
+        if target.starts_with(dir) {
+            let suffix = target.extension().unwrap().to_string_lossy().into_owned();
+            *counts.entry(suffix).or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn only_the_written_segment_keeps_its_index_files_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir, small_segments());
+    for i in 0..40 {
+        log.append(&batch(i * 5, 5, NOW), 0, NOW).unwrap();
+    }
+    let segments = log.segment_count();
+    assert!(segments >= 3, "{segments} segments");
+    let expected = |logs: usize| {
+        [("index", 1), ("log", logs), ("timeindex", 1)]
+            .map(|(suffix, n)| (suffix.to_string(), n))
+            .into()
+    };
+    assert_eq!(open_files_under(log.dir()), expected(segments));
+
+    // Truncating back into the first segment writes its indexes again: they reopen.
+    assert_eq!(log.truncate_to(37).unwrap(), 35);
+    assert_eq!(log.segment_count(), 1);
+    for i in 0..30 {
+        log.append(&batch(500 + i * 5, 5, NOW), 0, NOW).unwrap();
+    }
+    let segments = log.segment_count();
+    assert!(segments >= 3, "{segments} segments after the truncation");
+    assert_eq!(open_files_under(log.dir()), expected(segments));
+    let all = read_all(&log, 0);
+    assert_eq!(all.len(), 35 + 150);
+    assert_eq!(all[35], (35, "key-500".into(), Some("value-500".into())));
+
+    // Reopened, cleanly and not, the log holds the same files and reads the same records
+    // from every offset (each read starts at an index entry).
+    log.close().unwrap();
+    drop(log);
+    for clean in [true, false] {
+        let log = open(&dir, small_segments());
+        assert_eq!(
+            open_files_under(log.dir()),
+            expected(segments),
+            "clean {clean}"
+        );
+        for from in [0, 36, 120, 184] {
+            assert_eq!(
+                read_all(&log, from),
+                all[from as usize..],
+                "clean {clean}, from {from}"
+            );
+        }
+        drop(log);
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod config;
 mod logging;
+mod open_files;
 mod serve;
 
 use std::process::ExitCode;

@@ -14,6 +14,7 @@ use crate::config::{ServeArgs, ServeConfig};
 /// Runs the broker until a shutdown signal.
 pub fn run(args: ServeArgs) -> Result<()> {
     let config = ServeConfig::assemble(args)?;
+    crate::open_files::raise_and_log();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("streambus")

@@ -1,7 +1,8 @@
 //! The `streambus` binary as a process: what SIGKILL keeps (every acknowledged acks=all
 //! record, byte for byte, at its acknowledged offset, and no record twice), what SIGTERM
 //! does (exit 0, logs marked clean, everything back after a restart), and the startup
-//! contract (flags, config errors, a busy port, another node's data directory, health).
+//! contract (flags, config errors, a busy port, another node's data directory, health, the
+//! open-file limit).
 //!
 //! Crash rounds kill at a pseudo-random moment; the seed is printed and can be replayed with
 //! `STREAMBUS_TEST_SEED=N`. `STREAMBUS_TEST_ECHO=1` echoes the broker's log.
@@ -200,8 +201,9 @@ fn check_log(log: &[Record], acked: &[Record], once: bool) -> Result<()> {
     Ok(())
 }
 
-/// Produces `count` records of round 0 to `topic` with acks=all and waits for all of them.
-fn produce_batch(bootstrap: &str, topic: &str, count: u64) -> Result<Vec<Record>> {
+/// Produces `count` records of round 0 to `topic`'s first `partitions` partitions, in turn,
+/// with acks=all, and waits for all of them.
+fn produce_batch(bootstrap: &str, topic: &str, count: u64, partitions: i32) -> Result<Vec<Record>> {
     let deliveries = Arc::new(Deliveries::default());
     let producer: ThreadedProducer<Recorder> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -212,7 +214,7 @@ fn produce_batch(bootstrap: &str, topic: &str, count: u64) -> Result<Vec<Record>
         let key = key_of(0, seq);
         let value = value_of(0, seq);
         let mut record = BaseRecord::to(topic)
-            .partition((seq % PARTITIONS as u64) as i32)
+            .partition((seq % partitions as u64) as i32)
             .payload(&value);
         if let Some(key) = &key {
             record = record.key(key);
@@ -424,7 +426,7 @@ fn sigterm_stops_cleanly_and_keeps_everything() -> Result<()> {
     launch.http_addr = server.http;
     let topic = "graceful";
     create_topic(&server.bootstrap(), topic, PARTITIONS)?;
-    let acked = produce_batch(&server.bootstrap(), topic, 600)?;
+    let acked = produce_batch(&server.bootstrap(), topic, 600, PARTITIONS)?;
 
     let (status, stderr) = server.terminate(Duration::from_secs(10))?;
     ensure!(
@@ -555,6 +557,57 @@ fn another_nodes_data_directory_is_refused() -> Result<()> {
         stderr.contains("node 1") && stderr.contains("node 2"),
         "the error does not name both node ids:\n{stderr}"
     );
+    Ok(())
+}
+
+/// The soft and hard `Max open files` limits of process `pid`.
+fn open_file_limits(pid: u32) -> Result<(u64, u64)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .context("no open-files line")?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    Ok((fields[3].parse()?, fields[4].parse()?))
+}
+
+/// Started with a soft open-file limit of 128, the broker raises it to the hard limit, and
+/// a topic of 150 partitions (three files each, plus the clients' sockets) opens and serves.
+#[test]
+fn serve_raises_its_open_file_limit_so_that_many_partitions_open() -> Result<()> {
+    const PARTITIONS: i32 = 150;
+    let dir = tempfile::tempdir()?;
+    let mut launch = Launch::new(&dir.path().join("data"));
+    launch.open_files_soft_limit = Some(128);
+    let server = launch.start()?;
+    let (soft, hard) = open_file_limits(server.pid())?;
+    ensure!(
+        hard >= 1024,
+        "this machine's hard limit ({hard}) is too low for the test"
+    );
+    ensure!(soft == hard, "soft limit {soft}, hard {hard}");
+    ensure!(
+        server.stderr().contains("raised the open-file limit"),
+        "{}",
+        server.stderr()
+    );
+    create_topic(&server.bootstrap(), "many", PARTITIONS)?;
+    let acked = produce_batch(
+        &server.bootstrap(),
+        "many",
+        2 * PARTITIONS as u64,
+        PARTITIONS,
+    )?;
+    let log = read_all(&server.bootstrap(), "many", PARTITIONS)?;
+    ensure!(
+        log.len() == acked.len(),
+        "{} records read of {}",
+        log.len(),
+        acked.len()
+    );
+    check_log(&log, &acked, true)?;
+    let (status, stderr) = server.terminate(Duration::from_secs(10))?;
+    ensure!(status.success(), "exit {status}:\n{stderr}");
     Ok(())
 }
 

@@ -209,6 +209,7 @@ impl PartitionLog {
             old.log_path().to_path_buf(),
         ));
         let segment = Segment::create(&self.dir, base, interval)?;
+        state.active_mut().release_index_files();
         state.segments.insert(base, segment);
         state.dir_dirty = true;
         tracing::debug!(log = %self.dir.display(), base_offset = base, "rolled a new segment");
@@ -220,21 +221,24 @@ impl PartitionLog {
     /// `interval`, not at all under `os`. The second half of [`append`](Self::append), for
     /// callers that append with [`append_unsynced`](Self::append_unsynced) and wait apart.
     pub fn sync_per_policy(&self, end_offset: i64) -> Result<()> {
-        let (policy, bytes, every) = {
-            let state = self.lock();
-            let config = &state.config;
-            (
-                config.flush,
-                state.unsynced_bytes >= config.flush_interval_bytes,
-                config.flush_interval,
-            )
-        };
-        match policy {
-            FlushPolicy::Always => self.sync_to(end_offset).map(drop),
-            FlushPolicy::Interval if bytes || self.since_last_sync_finished() >= every => {
-                self.sync_to(end_offset).map(drop)
+        if self.sync_due(end_offset) {
+            self.sync_to(end_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`sync_per_policy`](Self::sync_per_policy) would fsync for `end_offset`:
+    /// cheap, no I/O, so that callers can skip handing it to a blocking thread.
+    pub fn sync_due(&self, end_offset: i64) -> bool {
+        let state = self.lock();
+        let config = &state.config;
+        match config.flush {
+            FlushPolicy::Always => self.durable_offset() < end_offset,
+            FlushPolicy::Interval => {
+                state.unsynced_bytes >= config.flush_interval_bytes
+                    || self.since_last_sync_finished() >= config.flush_interval
             }
-            FlushPolicy::Interval | FlushPolicy::Os => Ok(()),
+            FlushPolicy::Os => false,
         }
     }
 }

@@ -149,7 +149,8 @@ impl PartitionLog {
         checkpoint::sync_dir(&self.dir)?;
         fs::remove_dir(scratch).at("delete", scratch)?;
         let interval = state.config.index_interval_bytes;
-        let segment = Segment::open_trusted(&self.dir, old.base, interval)?;
+        let mut segment = Segment::open_trusted(&self.dir, old.base, interval)?;
+        segment.release_index_files();
         state
             .unsynced
             .retain(|(file, _)| !Arc::ptr_eq(file, &old.file));

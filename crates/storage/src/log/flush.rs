@@ -116,7 +116,7 @@ impl PartitionLog {
             if state.closed {
                 return Ok(());
             }
-            for segment in state.segments.values() {
+            for segment in state.segments.values_mut() {
                 segment.sync_all()?;
             }
             state.closed = true;

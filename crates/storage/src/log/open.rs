@@ -164,7 +164,7 @@ fn load_segments(
     report: &mut RecoveryReport,
 ) -> Result<BTreeMap<i64, Segment>> {
     let interval = config.index_interval_bytes;
-    let mut segments = BTreeMap::new();
+    let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
     let mut previous_end: Option<i64> = None;
     for (i, &base) in base_offsets.iter().enumerate() {
         let next_base = base_offsets.get(i + 1).copied().unwrap_or(i64::MAX);
@@ -188,6 +188,10 @@ fn load_segments(
             });
         }
         previous_end = Some(segment.next_offset());
+        if let Some(mut last) = segments.last_entry() {
+            // Only the last segment is written: the earlier ones need no index handles.
+            last.get_mut().release_index_files();
+        }
         segments.insert(base, segment);
         if cut {
             drop_later_segments(dir, &base_offsets[i + 1..], report)?;

@@ -87,6 +87,8 @@ pub struct Launch {
     /// Environment variables, set after the default `STREAMBUS_LOG=info` so that they can
     /// replace it (the binary takes an empty value as unset).
     pub env: Vec<(String, String)>,
+    /// A soft open-file limit to start the process with (through the shell's `ulimit`).
+    pub open_files_soft_limit: Option<u64>,
 }
 
 impl Launch {
@@ -99,11 +101,23 @@ impl Launch {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: vec!["--auto-create-topics".into()],
             env: Vec::new(),
+            open_files_soft_limit: None,
         }
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = match self.open_files_soft_limit {
+            None => Command::new(BIN),
+            Some(limit) => {
+                // `exec` keeps the process id: the server is the broker, not a shell.
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -S -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(BIN);
+                shell
+            }
+        };
         command.arg("serve");
         if let Some(node_id) = self.node_id {
             command.arg("--node-id").arg(node_id.to_string());
