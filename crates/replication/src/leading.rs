@@ -8,7 +8,6 @@
 //! ISR changes are proposals: the broker commits them to the metadata, and the leader
 //! applies them when the metadata comes back with the new ISR ([`Partition::make_leader`]).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use streambus_storage::{AppendInfo, LogRead, now_ms};
 
+use crate::appends::Commit;
 use crate::manager::ReplicationError;
 use crate::partition::{Partition, Role};
 use crate::state::{
@@ -101,47 +101,20 @@ impl Partition {
     /// policy promises and, with `acks_all`, on every in-sync replica (the high watermark has
     /// passed them) within that timeout. Appends happen in the order of the calls; only the
     /// waits overlap, so that one group-commit fsync can cover several requests' appends.
+    /// [`Partition::append_all`] does the same for several partitions at once.
     pub async fn append_in_order(
         self: &Arc<Self>,
         records: Bytes,
         acks_all: Option<Duration>,
-    ) -> Result<
-        (
-            AppendInfo,
-            impl Future<Output = Result<(), ReplicationError>> + Send + 'static + use<>,
-        ),
-        ReplicationError,
-    > {
-        let partition = Arc::clone(self);
-        let info = tokio::task::spawn_blocking(move || {
-            // Under the role lock: a broker that stopped leading writes nothing more.
-            let role = partition.lock_role();
-            if !matches!(&*role, Role::Leader(_)) {
-                return Err(partition.not_leader());
-            }
-            let epoch = partition.leader_epoch();
-            Ok(partition.log.append_unsynced(&records, epoch, now_ms())?)
-        })
-        .await
-        .map_err(|_| ReplicationError::TaskFailed)??;
-        let partition = Arc::clone(self);
-        let end = info.last_offset + 1;
-        let committed = async move {
-            let log = Arc::clone(&partition.log);
-            tokio::task::spawn_blocking(move || log.sync_per_policy(end))
-                .await
-                .map_err(|_| ReplicationError::TaskFailed)??;
-            partition.on_local_commit(end)?;
-            match acks_all {
-                Some(timeout) => partition.wait_replicated(end, timeout).await,
-                None => Ok(()),
-            }
-        };
-        Ok((info, committed))
+    ) -> Result<(AppendInfo, Commit), ReplicationError> {
+        Partition::append_all(vec![(Arc::clone(self), records)], acks_all)
+            .await
+            .pop()
+            .unwrap_or(Err(ReplicationError::TaskFailed))
     }
 
     /// The log is committed here up to `end`.
-    fn on_local_commit(&self, end: i64) -> Result<(), ReplicationError> {
+    pub(crate) fn on_local_commit(&self, end: i64) -> Result<(), ReplicationError> {
         let mut role = self.lock_role();
         let Role::Leader(state) = &mut *role else {
             return Err(self.not_leader());
@@ -158,7 +131,11 @@ impl Partition {
     }
 
     /// Waits until the high watermark passes `end` (every in-sync replica has the data).
-    async fn wait_replicated(&self, end: i64, timeout: Duration) -> Result<(), ReplicationError> {
+    pub(crate) async fn wait_replicated(
+        &self,
+        end: i64,
+        timeout: Duration,
+    ) -> Result<(), ReplicationError> {
         let mut moved = self.high_watermark.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

@@ -16,6 +16,7 @@
 //! With a single replica the leader's own log end is the high watermark, so a single node
 //! answers as soon as its append is durable.
 
+mod appends;
 mod fetcher;
 mod following;
 mod leader_link;
@@ -24,6 +25,7 @@ mod manager;
 mod partition;
 pub mod state;
 
+pub use appends::Commit;
 pub use following::FollowerSpec;
 pub use leading::LeaderSpec;
 pub use manager::{ReplicaManager, ReplicationError};

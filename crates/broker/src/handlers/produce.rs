@@ -16,7 +16,6 @@
 //! metadata round trip: [`add_leader_hints`], run once the answer is complete.
 
 use std::collections::BTreeSet;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,10 +26,10 @@ use streambus_protocol::messages::produce_request::{PartitionProduceData, Produc
 use streambus_protocol::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
-use streambus_storage::TopicPartition;
 use streambus_storage::batch::{Compression, ProduceLimits, validate_produce};
+use streambus_storage::{AppendInfo, TopicPartition};
 
-use streambus_replication::{Partition, ReplicationError};
+use streambus_replication::{Commit, Partition, ReplicationError};
 
 use crate::Broker;
 use crate::context::RequestContext;
@@ -79,27 +78,36 @@ pub(crate) async fn append_all(
         t if t > 0 => Duration::from_millis(t as u64),
         _ => Duration::from_secs(30),
     };
-    let mut topics = Vec::with_capacity(request.topic_data.len());
+    // Every partition is admitted (or refused) first; the admitted ones are appended in
+    // one go, which shares the blocking work among them.
+    let acks_all = (acks == -1).then_some(replication_timeout);
+    let mut topics: Vec<(String, Vec<Appended>)> = Vec::with_capacity(request.topic_data.len());
+    let mut admitted = Vec::new();
+    let mut appends = Vec::new();
     for topic in request.topic_data {
         let name = topic.name;
-        let appends = topic.partition_data.into_iter().map(|data| {
-            let refusal = refusal.clone();
-            let name = name.clone();
-            async move {
-                match refusal {
-                    Some(error) => Appended::Done(error_response(data.index, error)),
-                    None => match admit(broker, &name, data, acks, ctx.api_version) {
-                        Ok((partition, index, records)) => {
-                            let acks_all = (acks == -1).then_some(replication_timeout);
-                            append(broker, &name, &partition, index, records, acks_all).await
-                        }
-                        Err(refused) => Appended::Done(refused),
-                    },
+        let mut answers = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let checked = match &refusal {
+                Some(error) => Err(error_response(data.index, error.clone())),
+                None => admit(broker, &name, data, acks, ctx.api_version),
+            };
+            match checked {
+                Ok((partition, index, records)) => {
+                    admitted.push((topics.len(), answers.len(), index, records.len()));
+                    appends.push((partition, records));
+                    // Replaced by the append's outcome below.
+                    answers.push(Appended::Done(PartitionProduceResponse::default()));
                 }
+                Err(refused) => answers.push(Appended::Done(refused)),
             }
-        });
-        let appended = join_all(appends).await;
-        topics.push((name, appended));
+        }
+        topics.push((name, answers));
+    }
+    let outcomes = Partition::append_all(appends, acks_all).await;
+    for ((topic, slot, index, size), outcome) in admitted.into_iter().zip(outcomes) {
+        let (name, answers) = &mut topics[topic];
+        answers[slot] = appended(broker, name, index, size, outcome);
     }
     let connection = ctx.connection.id;
     async move {
@@ -161,14 +169,11 @@ pub(crate) fn add_leader_hints(broker: &Broker, response: &mut ProduceResponse) 
         .collect();
 }
 
-/// A commit still to wait for.
-type Committing = Pin<Box<dyn Future<Output = Result<(), ReplicationError>> + Send>>;
-
 /// One partition's append: answered already (refused or failed), or waiting to be
 /// committed before its answer goes.
 enum Appended {
     Done(PartitionProduceResponse),
-    Pending(PartitionProduceResponse, Committing),
+    Pending(PartitionProduceResponse, Commit),
 }
 
 impl Appended {
@@ -184,17 +189,16 @@ impl Appended {
     }
 }
 
-/// Appends admitted records in order; the answer to send once they are committed.
-async fn append(
+/// One admitted partition's answer from its append's outcome: refused, or waiting to be
+/// committed.
+fn appended(
     broker: &Broker,
     topic: &str,
-    partition: &Arc<Partition>,
     index: i32,
-    records: Bytes,
-    acks_all: Option<Duration>,
+    size: usize,
+    outcome: Result<(AppendInfo, Commit), ReplicationError>,
 ) -> Appended {
-    let size = records.len();
-    match partition.append_in_order(records, acks_all).await {
+    match outcome {
         Ok((info, committing)) => {
             broker
                 .metrics
@@ -207,7 +211,7 @@ async fn append(
                 log_start_offset: info.log_start_offset,
                 ..Default::default()
             };
-            Appended::Pending(response, Box::pin(committing))
+            Appended::Pending(response, committing)
         }
         Err(e) => Appended::Done(error_response(index, KafkaError::from(&e))),
     }
