@@ -17,8 +17,9 @@
 //! ```
 //!
 //! - `produce`: `--count` keyless records of `--size` bytes (the same length, not all one
-//!   byte) from `--producers` producers, each in its own thread, as fast as they go. The
-//!   topic is created with `--partitions` if missing. `records` are the deliveries the
+//!   byte) from `--producers` producers, each in its own thread, as fast as they go, each
+//!   record to a random partition (`sticky.partitioning.linger.ms` 0). The topic is created
+//!   with `--partitions` if missing. `records` are the deliveries the
 //!   broker acknowledged; `errors` the rest.
 //! - `consume`: reads `--count` records from the beginning of every partition, the
 //!   partitions dealt among `--consumers` assign()ed consumers, each in its own thread.

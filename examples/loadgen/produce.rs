@@ -22,7 +22,11 @@ pub(crate) fn produce(args: &ProduceArgs) -> (Value, bool) {
         let batch_size = args.producer.batch_size;
         let count = share(args.count, args.producers, i);
         threads.push(thread::spawn(move || {
-            let producer = new_producer(&bootstrap, &flags.0, flags.1, batch_size, &[], &ctx);
+            // Each keyless record to a random partition, so that every partition of a
+            // many-partition topic gets its share (the default sticky partitioner would
+            // fill one partition for 10 ms at a time).
+            let spread = [("sticky.partitioning.linger.ms", "0")];
+            let producer = new_producer(&bootstrap, &flags.0, flags.1, batch_size, &spread, &ctx);
             if let Ok(producer) = &producer {
                 // Connected and with the topic's metadata before the clock starts.
                 let _ = producer

@@ -1,5 +1,6 @@
 //! `streambus bench produce`: producers writing fixed-size records as fast as the broker
-//! acknowledges them; latency is enqueue to acknowledgement.
+//! acknowledges them, dealt to the topic's partitions in turn so that each gets an equal
+//! share; latency is enqueue to acknowledgement.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +57,7 @@ pub async fn run(args: ProduceArgs) -> Result<Report> {
             tokio::spawn(produce(
                 producer,
                 topic,
+                partitions,
                 value.clone(),
                 share,
                 deadline,
@@ -104,6 +106,7 @@ fn share_of(total: u64, n: u32, i: u32) -> u64 {
 async fn produce(
     producer: Producer,
     topic: String,
+    partitions: i32,
     value: bytes::Bytes,
     count: u64,
     deadline: Option<Instant>,
@@ -127,7 +130,10 @@ async fn produce(
     });
     let mut sent = 0u64;
     while sent < count && deadline.is_none_or(|d| Instant::now() < d) {
-        let record = ProducerRecord::new(topic.clone()).value(value.clone());
+        let partition = (sent % partitions.max(1) as u64) as i32;
+        let record = ProducerRecord::new(topic.clone())
+            .value(value.clone())
+            .partition(partition);
         let enqueued = Instant::now();
         let delivery = producer.enqueue(record).await?;
         if pending.send((enqueued, delivery)).await.is_err() {
