@@ -2,7 +2,8 @@
 //! (with null values) and explicit timestamps over six partitions, by explicit partition and
 //! by key; every compression codec; a 1 MiB message and one over the topic's
 //! `max.message.bytes`; acks 0, 1 and all; an idempotent producer; many messages in flight;
-//! one raw Fetch of six partitions whose batches, small and large, come back byte for byte.
+//! one raw Fetch of six partitions whose batches, small and large, come back byte for byte;
+//! raw Produce requests over 24 partitions, answered in request order and committed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -444,42 +445,23 @@ fn requests_pipelined_on_one_connection_are_appended_and_answered_in_order() {
     assert_eq!(values, expected);
 }
 
-#[test]
-fn one_fetch_of_many_partitions_returns_each_partitions_batch_byte_for_byte() {
-    use bytes::Bytes;
+/// One raw Fetch (at `version`) of `topic`'s partitions `0..partitions` from offset 0.
+fn fetch_from_start(
+    wire: &mut support::Wire,
+    topic: &str,
+    partitions: i32,
+    version: i16,
+) -> Vec<streambus_protocol::messages::fetch_response::PartitionData> {
     use streambus_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
     use streambus_protocol::{Request, Response};
-    use streambus_storage::records::BatchBuilder;
-
-    // Batches of about these many value bytes, on both sides of the size above which the
-    // broker writes record sets to the socket from the buffers they were read into rather
-    // than copying them into the frame.
-    let value_sizes = [10, 3 << 10, 5 << 10, 64 << 10, 900 << 10, 0];
-    let broker = TestBroker::start();
-    support::create_topic(&broker, "spliced", value_sizes.len() as i32, &[]);
-    let mut wire = support::Wire::connect(broker.addr());
-    let mut produced = Vec::new();
-    for (partition, size) in value_sizes.iter().enumerate() {
-        let mut builder = BatchBuilder::new();
-        for i in 0..2 {
-            let value = noise(size / 2, (partition * 2 + i) as u64);
-            builder.push_kv(1_000 + i as i64, None, Some(Bytes::from(value)), Vec::new());
-        }
-        let batch = builder.build().unwrap().freeze();
-        let (code, base) =
-            support::raw_produce(&mut wire, "spliced", partition as i32, batch.clone(), -1);
-        assert_eq!((code, base), (0, 0), "partition {partition}");
-        produced.push(batch);
-    }
-
     let request = Request::Fetch(FetchRequest {
         replica_id: -1,
         max_wait_ms: 0,
         max_bytes: 8 << 20,
         session_epoch: -1,
         topics: vec![FetchTopic {
-            topic: "spliced".into(),
-            partitions: (0..value_sizes.len() as i32)
+            topic: topic.into(),
+            partitions: (0..partitions)
                 .map(|partition| FetchPartition {
                     partition,
                     fetch_offset: 0,
@@ -493,25 +475,145 @@ fn one_fetch_of_many_partitions_returns_each_partitions_batch_byte_for_byte() {
         }],
         ..Default::default()
     });
-    for version in [4, 12] {
-        let Response::Fetch(response) = wire.call(version, request.clone()) else {
-            panic!("not a Fetch response");
-        };
-        let partitions = &response.responses[0].partitions;
-        assert_eq!(partitions.len(), value_sizes.len(), "Fetch v{version}");
-        for (partition, batch) in partitions.iter().zip(&produced) {
-            let at = partition.partition_index;
-            assert_eq!(partition.error_code, 0, "v{version} partition {at}");
-            assert_eq!(partition.high_watermark, 2, "v{version} partition {at}");
-            let records = partition.records.as_ref().unwrap();
-            assert_eq!(records.len(), batch.len(), "v{version} partition {at}");
-            // The broker stamps its leader epoch (bytes 12-15, outside the CRC); every other
-            // byte is the batch as produced.
-            assert_eq!(records[..12], batch[..12], "v{version} partition {at}");
+    let Response::Fetch(response) = wire.call(version, request) else {
+        panic!("not a Fetch response");
+    };
+    assert_eq!(response.responses.len(), 1, "Fetch v{version}");
+    response.responses[0].partitions.clone()
+}
+
+/// Checks that each fetched partition holds exactly its batches of `produced`, in order,
+/// byte for byte but for the leader epoch the broker stamps (bytes 12-15 of a batch,
+/// outside its CRC) and the base offset it assigns (bytes 0-7), which must be dense.
+fn assert_served(
+    fetched: &[streambus_protocol::messages::fetch_response::PartitionData],
+    produced: &[Vec<bytes::Bytes>],
+    what: &str,
+) {
+    assert_eq!(fetched.len(), produced.len(), "{what}: partitions");
+    for (partition, batches) in fetched.iter().zip(produced) {
+        let at = partition.partition_index;
+        assert_eq!(partition.error_code, 0, "{what}: partition {at}");
+        let records = partition.records.as_ref().unwrap();
+        let mut offset = 0i64;
+        let mut rest = &records[..];
+        for batch in batches {
+            assert!(rest.len() >= batch.len(), "{what}: partition {at} is short");
+            let (served, after) = rest.split_at(batch.len());
+            assert_eq!(served[..8], offset.to_be_bytes(), "{what}: partition {at}");
+            assert_eq!(served[8..12], batch[8..12], "{what}: partition {at}");
             assert!(
-                records[16..] == batch[16..],
-                "v{version} partition {at}: bytes differ"
+                served[16..] == batch[16..],
+                "{what}: partition {at}: bytes differ"
             );
+            offset += i64::from(u32::from_be_bytes(batch[57..61].try_into().unwrap()));
+            rest = after;
         }
+        assert!(rest.is_empty(), "{what}: partition {at} holds more");
+        assert_eq!(partition.high_watermark, offset, "{what}: partition {at}");
+    }
+}
+
+/// A batch of `count` records with `value_size`-byte values that do not compress.
+fn noise_batch(count: usize, value_size: usize, seed: u64) -> bytes::Bytes {
+    let mut builder = streambus_storage::records::BatchBuilder::new();
+    for i in 0..count {
+        let value = noise(value_size, seed * 1_000 + i as u64);
+        builder.push_kv(1_000 + i as i64, None, Some(value.into()), Vec::new());
+    }
+    builder.build().unwrap().freeze()
+}
+
+#[test]
+fn one_fetch_of_many_partitions_returns_each_partitions_batch_byte_for_byte() {
+    // Batches of about these many value bytes, on both sides of the size above which the
+    // broker writes record sets to the socket from the buffers they were read into rather
+    // than copying them into the frame.
+    let value_sizes = [10, 3 << 10, 5 << 10, 64 << 10, 900 << 10, 0];
+    let broker = TestBroker::start();
+    support::create_topic(&broker, "spliced", value_sizes.len() as i32, &[]);
+    let mut wire = support::Wire::connect(broker.addr());
+    let mut produced = Vec::new();
+    for (partition, size) in value_sizes.iter().enumerate() {
+        let batch = noise_batch(2, size / 2, partition as u64);
+        let (code, base) =
+            support::raw_produce(&mut wire, "spliced", partition as i32, batch.clone(), -1);
+        assert_eq!((code, base), (0, 0), "partition {partition}");
+        produced.push(vec![batch]);
+    }
+    for version in [4, 12] {
+        let fetched = fetch_from_start(&mut wire, "spliced", value_sizes.len() as i32, version);
+        assert_served(&fetched, &produced, &format!("Fetch v{version}"));
+    }
+}
+
+#[test]
+fn one_produce_request_over_many_partitions_commits_each_in_place() {
+    use streambus_protocol::messages::produce_request::{
+        PartitionProduceData, ProduceRequest, TopicProduceData,
+    };
+    use streambus_protocol::{Request, Response};
+
+    // More partitions than the broker fsyncs one by one: one syncfs covers them.
+    const PARTITIONS: i32 = 24;
+    let broker = TestBroker::start();
+    support::create_topic(&broker, "wide", PARTITIONS, &[]);
+    let mut wire = support::Wire::connect(broker.addr());
+    let mut produced: Vec<Vec<bytes::Bytes>> = vec![Vec::new(); PARTITIONS as usize];
+    for round in 0..3u64 {
+        // Every partition, in reverse order, with an unknown partition in the middle: each
+        // answer in its place.
+        let mut data = Vec::new();
+        let mut expected = Vec::new();
+        for partition in (0..PARTITIONS).rev() {
+            if partition == PARTITIONS / 2 {
+                data.push((99, noise_batch(1, 10, 0)));
+                expected.push((99, 3, -1));
+            }
+            let batch = noise_batch(
+                1 + partition as usize % 4,
+                100,
+                round * 100 + partition as u64,
+            );
+            let base = produced[partition as usize]
+                .iter()
+                .map(|b| i64::from(u32::from_be_bytes(b[57..61].try_into().unwrap())))
+                .sum::<i64>();
+            expected.push((partition, 0, base));
+            produced[partition as usize].push(batch.clone());
+            data.push((partition, batch));
+        }
+        let response = wire.call(
+            8,
+            Request::Produce(ProduceRequest {
+                transactional_id: None,
+                acks: -1,
+                timeout_ms: 10_000,
+                topic_data: vec![TopicProduceData {
+                    name: "wide".into(),
+                    partition_data: data
+                        .into_iter()
+                        .map(|(index, records)| PartitionProduceData {
+                            index,
+                            records: Some(records),
+                        })
+                        .collect(),
+                }],
+            }),
+        );
+        let Response::Produce(response) = response else {
+            panic!("not a Produce response: {response:?}");
+        };
+        let answers: Vec<(i32, i16, i64)> = response.responses[0]
+            .partition_responses
+            .iter()
+            .map(|p| (p.index, p.error_code, p.base_offset))
+            .collect();
+        assert_eq!(answers, expected, "round {round}: answers in request order");
+        assert_served(
+            &fetch_from_start(&mut wire, "wide", PARTITIONS, 12),
+            &produced,
+            &format!("after round {round}"),
+        );
     }
 }

@@ -4,16 +4,20 @@
 //! then each fsync, to a blocking thread of its own costs a thread wake-up and a context
 //! switch apiece, which with small batches over many partitions is most of the broker's
 //! work. So a request's appends run in one blocking task, one partition after another (each
-//! is a `pwrite` into the page cache), and the fsyncs the flush policy calls for are shared
-//! among at most [`SYNC_TASKS`] blocking tasks: enough at once for the filesystem to commit
-//! several partitions' fsyncs in one journal transaction. A partition whose policy needs no
-//! fsync now (`flush=os`, an interval not yet due) costs no blocking task at all.
+//! is a `pwrite` into the page cache). The fsyncs the flush policy calls for are shared
+//! among at most [`SYNC_TASKS`] blocking tasks, enough at once for the filesystem to commit
+//! several partitions' fsyncs in one journal transaction; from [`SYNCFS_FROM`] partitions
+//! on, one `syncfs` of the data directory's filesystem makes them all durable at once
+//! ([`PartitionLog::sync_together`]), made by one thread for every request waiting at the
+//! time; should it fail, each partition falls back to its own fsync, which reports its own
+//! error. A partition whose policy needs no fsync now
+//! (`flush=os`, an interval not yet due) costs no blocking task at all.
 //!
 //! Appends keep the order of the calls: a connection awaits [`Partition::append_all`]
 //! before it reads its next request; only the waits for the commits overlap.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +29,9 @@ use crate::partition::{Partition, Role};
 
 /// Blocking tasks that share one request's fsyncs.
 const SYNC_TASKS: usize = 8;
+
+/// Partitions to sync in one request from which one `syncfs` replaces their fsyncs.
+const SYNCFS_FROM: usize = 16;
 
 /// One append's commit: resolves once it is durable here as the flush policy promises and,
 /// with `acks=all`, on every in-sync replica.
@@ -116,6 +123,10 @@ fn spawn_syncs(syncs: Vec<SyncJob>) {
     if syncs.is_empty() {
         return;
     }
+    if syncs.len() >= SYNCFS_FROM {
+        SyncfsQueue::get().submit(syncs);
+        return;
+    }
     let per_task = syncs.len().div_ceil(SYNC_TASKS);
     let mut syncs = syncs.into_iter().peekable();
     while syncs.peek().is_some() {
@@ -125,5 +136,80 @@ fn spawn_syncs(syncs: Vec<SyncJob>) {
                 let _ = done.send(log.sync_per_policy(end));
             }
         });
+    }
+}
+
+/// The syncs waiting for the next `syncfs`, and the one thread that makes them: while one
+/// `syncfs` runs, the requests that arrive meanwhile queue up and share the next, so that
+/// many requests over many partitions cost one `syncfs` at a time (group commit across
+/// requests as well as partitions).
+struct SyncfsQueue {
+    waiting: Mutex<Vec<SyncJob>>,
+    arrived: Condvar,
+}
+
+impl SyncfsQueue {
+    /// The process's queue; its thread starts with the first use.
+    fn get() -> &'static SyncfsQueue {
+        static QUEUE: OnceLock<&'static SyncfsQueue> = OnceLock::new();
+        QUEUE.get_or_init(|| {
+            let queue: &'static SyncfsQueue = Box::leak(Box::new(SyncfsQueue {
+                waiting: Mutex::new(Vec::new()),
+                arrived: Condvar::new(),
+            }));
+            let started = std::thread::Builder::new()
+                .name("streambus-syncfs".into())
+                .spawn(move || queue.run());
+            if let Err(e) = started {
+                // Without the thread the queue would never drain: say so loudly. Each
+                // submitted sync then fails its append's commit (its sender is dropped).
+                tracing::error!(error = %e, "cannot start the syncfs thread");
+            }
+            queue
+        })
+    }
+
+    fn submit(&self, jobs: Vec<SyncJob>) {
+        self.lock().extend(jobs);
+        self.arrived.notify_one();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SyncJob>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(&self) {
+        loop {
+            let jobs = {
+                let mut waiting = self.lock();
+                while waiting.is_empty() {
+                    waiting = self
+                        .arrived
+                        .wait(waiting)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                std::mem::take(&mut *waiting)
+            };
+            sync_jobs_together(jobs);
+        }
+    }
+}
+
+/// One `syncfs` for all of `jobs`, or, should it fail, each partition's own fsync.
+fn sync_jobs_together(jobs: Vec<SyncJob>) {
+    let logs: Vec<(Arc<PartitionLog>, i64)> = jobs
+        .iter()
+        .map(|(log, end, _)| (Arc::clone(log), *end))
+        .collect();
+    let together = PartitionLog::sync_together(&logs);
+    if let Err(e) = &together {
+        tracing::warn!(error = %e, partitions = logs.len(), "syncfs failed; syncing each partition");
+    }
+    for (log, end, done) in jobs {
+        let synced = match &together {
+            Ok(()) => Ok(()),
+            Err(_) => log.sync_per_policy(end),
+        };
+        let _ = done.send(synced);
     }
 }

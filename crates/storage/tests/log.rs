@@ -896,3 +896,37 @@ fn leader_epochs_are_read_from_batch_headers_across_segments_and_truncation() {
         "the first epoch starts at the log start once its first batch is partly deleted"
     );
 }
+
+#[test]
+fn many_logs_become_durable_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs: Vec<Arc<PartitionLog>> = (0..20)
+        .map(|i| {
+            let path = dir.path().join(format!("t-{i}"));
+            Arc::new(PartitionLog::open(&path, small_segments()).unwrap())
+        })
+        .collect();
+    let mut ends = Vec::new();
+    for (i, log) in logs.iter().enumerate() {
+        // Enough to roll a segment in some, so new files are covered too.
+        for round in 0..(1 + i % 3) * 10 {
+            log.append_unsynced(&batch(round * 5, 5, NOW), 0, NOW)
+                .unwrap();
+        }
+        assert!(log.durable_offset() < log.log_end_offset(), "log {i}");
+        ends.push((Arc::clone(log), log.log_end_offset()));
+    }
+    PartitionLog::sync_together(&ends).unwrap();
+    for (i, (log, end)) in ends.iter().enumerate() {
+        assert_eq!(log.durable_offset(), *end, "log {i}");
+        assert!(!log.sync_due(*end), "log {i}: nothing left to sync");
+    }
+    // Logs already durable are left alone; an append after is not covered until synced.
+    logs[0]
+        .append_unsynced(&batch(900, 1, NOW), 0, NOW)
+        .unwrap();
+    let end = logs[0].log_end_offset();
+    assert!(logs[0].sync_due(end));
+    PartitionLog::sync_together(&[(Arc::clone(&logs[0]), end)]).unwrap();
+    assert_eq!(logs[0].durable_offset(), end);
+}

@@ -1,9 +1,18 @@
 //! Durability: group commit, the recovery-point checkpoint, and closing cleanly.
 //!
-//! `sync_to` is the one place data is fsynced. Callers that find an fsync under way wait for
+//! `sync_to` is where a log's data is fsynced. Callers that find an fsync under way wait for
 //! it on the flush mutex; when they get it they usually find their data already covered and
 //! return at once, so a burst of appends costs one or two fsyncs, not one each.
+//!
+//! Many logs at once (a Produce request over hundreds of partitions) are made durable by
+//! `sync_together` with one `syncfs` of their filesystem instead of an fsync each: it writes
+//! back every dirty page of the filesystem and commits its journal once, so it covers each
+//! log's data, new segment files and directory entries alike. It only raises the durable
+//! offsets; each log's own bookkeeping (rolled segments, directory) stays for its next
+//! `sync_to`, which then finds little or nothing left to write.
 
+use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,6 +21,10 @@ use super::PartitionLog;
 use crate::checkpoint::{self, CLEAN_SHUTDOWN, RECOVERY_POINT};
 use crate::config::FlushPolicy;
 use crate::error::{IoContext, Result};
+
+/// Logs on one filesystem, for [`PartitionLog::sync_together`]: the device, a directory on
+/// it, and each log with the offset the `syncfs` will cover.
+type OnDevice<'a> = (u64, &'a Path, Vec<(&'a PartitionLog, i64)>);
 
 impl PartitionLog {
     /// Blocks until every record below `offset` is fsynced; returns the durable offset,
@@ -61,6 +74,40 @@ impl PartitionLog {
             .durable_offset
             .fetch_max(target, Ordering::AcqRel)
             .max(target))
+    }
+
+    /// Makes every record below each log's `end` durable, with one `syncfs` per filesystem
+    /// the logs are on (see the module documentation). For many logs; one log is better
+    /// served by [`sync_to`](Self::sync_to).
+    pub fn sync_together(logs: &[(Arc<PartitionLog>, i64)]) -> Result<()> {
+        let mut devices: Vec<OnDevice<'_>> = Vec::new();
+        for (log, end) in logs {
+            if log.durable_offset() >= *end {
+                continue;
+            }
+            // Everything appended before the syncfs starts is covered, up to the end now.
+            let target = log.log_end_offset();
+            match devices
+                .iter_mut()
+                .find(|(device, _, _)| *device == log.device)
+            {
+                Some((_, _, members)) => members.push((log, target)),
+                None => devices.push((log.device, &log.dir, vec![(log, target)])),
+            }
+        }
+        for (_, dir, members) in devices {
+            let started = std::time::Instant::now();
+            let synced = fs::File::open(dir)
+                .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+                .at("syncfs", dir);
+            crate::fsync_stats().observe(started.elapsed());
+            synced?;
+            for (log, target) in members {
+                log.mark_synced();
+                log.durable_offset.fetch_max(target, Ordering::AcqRel);
+            }
+        }
+        Ok(())
     }
 
     /// Fsyncs everything appended so far.

@@ -47,6 +47,8 @@ use crate::segment::Segment;
 /// One partition's log. Shared between threads behind an `Arc`; every method takes `&self`.
 pub struct PartitionLog {
     dir: PathBuf,
+    /// The filesystem `dir` is on, for [`PartitionLog::sync_together`].
+    device: u64,
     state: Mutex<LogState>,
     flush: Mutex<FlushState>,
     /// When the last fsync finished; its own lock, never held across I/O.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
@@ -102,8 +103,10 @@ impl PartitionLog {
                 "recovery cut a torn or corrupt tail"
             );
         }
+        let device = fs::metadata(dir).at("stat", dir)?.dev();
         let log = PartitionLog {
             dir: dir.to_path_buf(),
+            device,
             log_end_offset: AtomicI64::new(end),
             log_start_offset: AtomicI64::new(state.log_start_offset),
             durable_offset: AtomicI64::new(end),
