@@ -7,7 +7,7 @@
 #   scripts/bench.sh --runs 1 --workloads W1,W3 --policies always
 #
 # Needs a Rust toolchain and python3; listens on loopback only. The full suite ran in about
-# 8 minutes on a 2-core machine, after the release builds. Results also go to
+# 12 minutes on a 2-core machine (2026-12-07), after the release builds. Results also go to
 # target/bench/results-*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
