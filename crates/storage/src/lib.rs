@@ -30,7 +30,7 @@ pub use log::{
     TimestampOffset,
 };
 pub use manager::{
-    LogManager, LogManagerConfig, MaintenanceHandle, MaintenanceReport, OpenReport, TopicPartition,
-    is_legal_topic_name, now_ms,
+    Chores, LogManager, LogManagerConfig, MaintenanceHandle, MaintenanceReport, OpenReport,
+    RECOVERY_CHECKPOINT_EVERY, TopicPartition, is_legal_topic_name, now_ms,
 };
 pub use producer_state::{BATCHES_PER_PRODUCER, ProducerBatch, ProducerEntry, ProducerError};

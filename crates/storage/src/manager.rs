@@ -116,6 +116,23 @@ pub struct MaintenanceReport {
     pub errors: usize,
 }
 
+/// How often the maintenance thread writes each log's recovery-point checkpoint (and its
+/// producer-state snapshot): Kafka's `log.flush.offset.checkpoint.interval.ms` default. A
+/// checkpoint is a small file rewritten and fsynced twice, per partition whose durable
+/// offset moved, so with many busy partitions a checkpoint every flush check (a second) was
+/// most of the broker's background I/O; an unclean start instead scans what was written
+/// since the last one (at most this long), and a clean stop checkpoints every log anyway.
+pub const RECOVERY_CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// What one maintenance pass does besides interval flushes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chores {
+    /// Retention and compaction.
+    pub cleanup: bool,
+    /// Recovery-point checkpoints and producer-state snapshots.
+    pub checkpoint: bool,
+}
+
 /// All partition logs of a data directory.
 pub struct LogManager {
     data_dir: PathBuf,
@@ -243,10 +260,9 @@ impl LogManager {
             .unwrap_or_else(|| self.defaults.clone())
     }
 
-    /// One pass over every log: interval flushes and recovery-point checkpoints, and with
-    /// `cleanup` retention and compaction too. Errors are logged and counted; one log's
-    /// failure does not stop the pass.
-    pub fn run_maintenance(&self, now_ms: i64, cleanup: bool) -> MaintenanceReport {
+    /// One pass over every log: interval flushes, and the `chores` asked for. Errors are
+    /// logged and counted; one log's failure does not stop the pass.
+    pub fn run_maintenance(&self, now_ms: i64, chores: Chores) -> MaintenanceReport {
         let logs: Vec<_> = self
             .read_logs()
             .iter()
@@ -263,7 +279,7 @@ impl LogManager {
             if let Err(e) = log.flush_if_due() {
                 failed("flush", e);
             }
-            if cleanup {
+            if chores.cleanup {
                 match log.enforce_retention(now_ms) {
                     Ok(outcome) => report.segments_deleted += outcome.segments_deleted,
                     Err(e) => failed("retention", e),
@@ -273,7 +289,9 @@ impl LogManager {
                     Err(e) => failed("compaction", e),
                 }
             }
-            if let Err(e) = log.checkpoint_recovery_point() {
+            if chores.checkpoint
+                && let Err(e) = log.checkpoint_recovery_point()
+            {
                 failed("checkpoint", e);
             }
         }
@@ -281,8 +299,8 @@ impl LogManager {
     }
 
     /// Runs [`run_maintenance`](Self::run_maintenance) on a background thread until the
-    /// handle is dropped: flushes and checkpoints every `flush_every`, retention and
-    /// compaction every `cleanup_every`.
+    /// handle is dropped: flushes every `flush_every`, retention and compaction every
+    /// `cleanup_every`, checkpoints every [`RECOVERY_CHECKPOINT_EVERY`].
     pub fn spawn_maintenance(
         self: &Arc<Self>,
         flush_every: Duration,
@@ -294,14 +312,22 @@ impl LogManager {
             .name("log-maintenance".into())
             .spawn(move || {
                 let mut last_cleanup = std::time::Instant::now();
+                let mut last_checkpoint = std::time::Instant::now();
+                let due = |last: &mut std::time::Instant, every: Duration| {
+                    let due = last.elapsed() >= every;
+                    if due {
+                        *last = std::time::Instant::now();
+                    }
+                    due
+                };
                 loop {
                     match stopped.recv_timeout(flush_every) {
                         Err(RecvTimeoutError::Timeout) => {
-                            let cleanup = last_cleanup.elapsed() >= cleanup_every;
-                            if cleanup {
-                                last_cleanup = std::time::Instant::now();
-                            }
-                            manager.run_maintenance(now_ms(), cleanup);
+                            let chores = Chores {
+                                cleanup: due(&mut last_cleanup, cleanup_every),
+                                checkpoint: due(&mut last_checkpoint, RECOVERY_CHECKPOINT_EVERY),
+                            };
+                            manager.run_maintenance(now_ms(), chores);
                         }
                         Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                     }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use streambus_storage::batch::{BatchIter, TimestampType};
 use streambus_storage::records::{BatchBuilder, Record, decode_records};
 use streambus_storage::{
-    CleanupPolicy, FlushPolicy, LogConfig, LogManager, LogManagerConfig, PartitionLog,
+    Chores, CleanupPolicy, FlushPolicy, LogConfig, LogManager, LogManagerConfig, PartitionLog,
     StorageError, TopicPartition,
 };
 use tempfile::TempDir;
@@ -745,7 +745,11 @@ fn log_manager_locks_the_directory_and_manages_logs() {
         assert!(log.recovery_report().clean_shutdown);
         assert_eq!(log.log_end_offset(), tp.partition as i64 + 1);
     }
-    let report = manager.run_maintenance(NOW, true);
+    let all = Chores {
+        cleanup: true,
+        checkpoint: true,
+    };
+    let report = manager.run_maintenance(NOW, all);
     assert_eq!(report.errors, 0);
 }
 
