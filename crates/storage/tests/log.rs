@@ -934,3 +934,29 @@ fn many_logs_become_durable_together() {
     PartitionLog::sync_together(&[(Arc::clone(&logs[0]), end)]).unwrap();
     assert_eq!(logs[0].durable_offset(), end);
 }
+
+#[test]
+fn maintenance_checkpoints_the_recovery_point_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (manager, _) = LogManager::open(LogManagerConfig::new(dir.path())).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let log = manager.create(&tp).unwrap();
+    log.append(&batch(0, 3, NOW), 0, NOW).unwrap();
+    let checkpoint = log.dir().join("recovery-point.checkpoint");
+    let written = || {
+        std::fs::read_to_string(&checkpoint)
+            .ok()
+            .and_then(|text| text.split(' ').nth(1).map(str::to_string))
+    };
+    let before = written();
+    assert_ne!(before.as_deref(), Some("3"), "the append is not checkpointed yet");
+    let flush_only = Chores::default();
+    assert_eq!(manager.run_maintenance(NOW, flush_only).errors, 0);
+    assert_eq!(written(), before, "no checkpoint without the chore");
+    let checkpoint_too = Chores {
+        checkpoint: true,
+        ..Chores::default()
+    };
+    assert_eq!(manager.run_maintenance(NOW, checkpoint_too).errors, 0);
+    assert_eq!(written().as_deref(), Some("3"));
+}
