@@ -949,7 +949,11 @@ fn maintenance_checkpoints_the_recovery_point_only_when_asked() {
             .and_then(|text| text.split(' ').nth(1).map(str::to_string))
     };
     let before = written();
-    assert_ne!(before.as_deref(), Some("3"), "the append is not checkpointed yet");
+    assert_ne!(
+        before.as_deref(),
+        Some("3"),
+        "the append is not checkpointed yet"
+    );
     let flush_only = Chores::default();
     assert_eq!(manager.run_maintenance(NOW, flush_only).errors, 0);
     assert_eq!(written(), before, "no checkpoint without the chore");
