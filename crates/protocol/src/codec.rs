@@ -245,14 +245,18 @@ pub(crate) fn put_nullable_bytes(
     v: Option<&[u8]>,
     flexible: bool,
 ) -> Result<(), EncodeError> {
-    let len = v.map(<[u8]>::len);
-    put_len(out, len, flexible, true).ok_or(EncodeError::BytesTooLong {
-        len: len.unwrap_or(0),
-    })?;
+    put_bytes_len(out, v.map(<[u8]>::len), flexible)?;
     if let Some(b) = v {
         out.put_slice(b);
     }
     Ok(())
+}
+
+/// The length prefix of a bytes field of `len` bytes, or of a null one.
+fn put_bytes_len(out: &mut Output, len: Option<usize>, flexible: bool) -> Result<(), EncodeError> {
+    put_len(out, len, flexible, true).ok_or(EncodeError::BytesTooLong {
+        len: len.unwrap_or(0),
+    })
 }
 
 /// A `records` field: like nullable bytes, but a splicing output references large ones.
@@ -261,10 +265,7 @@ pub(crate) fn put_nullable_records(
     v: Option<&Bytes>,
     flexible: bool,
 ) -> Result<(), EncodeError> {
-    let len = v.map(Bytes::len);
-    put_len(out, len, flexible, true).ok_or(EncodeError::BytesTooLong {
-        len: len.unwrap_or(0),
-    })?;
+    put_bytes_len(out, v.map(Bytes::len), flexible)?;
     if let Some(records) = v {
         out.put_records(records);
     }

@@ -123,8 +123,10 @@ fn spawn_syncs(syncs: Vec<SyncJob>) {
     if syncs.is_empty() {
         return;
     }
-    if syncs.len() >= SYNCFS_FROM {
-        SyncfsQueue::get().submit(syncs);
+    if syncs.len() >= SYNCFS_FROM
+        && let Some(queue) = SyncfsQueue::get()
+    {
+        queue.submit(syncs);
         return;
     }
     let per_task = syncs.len().div_ceil(SYNC_TASKS);
@@ -149,10 +151,11 @@ struct SyncfsQueue {
 }
 
 impl SyncfsQueue {
-    /// The process's queue; its thread starts with the first use.
-    fn get() -> &'static SyncfsQueue {
-        static QUEUE: OnceLock<&'static SyncfsQueue> = OnceLock::new();
-        QUEUE.get_or_init(|| {
+    /// The process's queue; its thread starts with the first use. `None` if the thread
+    /// could not start: the syncs are then made one partition at a time.
+    fn get() -> Option<&'static SyncfsQueue> {
+        static QUEUE: OnceLock<Option<&'static SyncfsQueue>> = OnceLock::new();
+        *QUEUE.get_or_init(|| {
             let queue: &'static SyncfsQueue = Box::leak(Box::new(SyncfsQueue {
                 waiting: Mutex::new(Vec::new()),
                 arrived: Condvar::new(),
@@ -160,12 +163,13 @@ impl SyncfsQueue {
             let started = std::thread::Builder::new()
                 .name("streambus-syncfs".into())
                 .spawn(move || queue.run());
-            if let Err(e) = started {
-                // Without the thread the queue would never drain: say so loudly. Each
-                // submitted sync then fails its append's commit (its sender is dropped).
-                tracing::error!(error = %e, "cannot start the syncfs thread");
+            match started {
+                Ok(_) => Some(queue),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the syncfs thread; partitions sync one by one");
+                    None
+                }
             }
-            queue
         })
     }
 

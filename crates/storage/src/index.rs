@@ -85,7 +85,9 @@ pub(crate) struct IndexFile<E: IndexEntry> {
     unsynced: bool,
 }
 
-fn open_for_writing(path: &Path, truncate: bool) -> io::Result<File> {
+/// Opens a segment or index file to read and write, creating it if missing and emptying it
+/// if `truncate`.
+pub(crate) fn open_for_writing(path: &Path, truncate: bool) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)

@@ -6,7 +6,7 @@
 //! never blocks an append. Files are named by base offset, zero-padded to 20 digits:
 //! `00000000000000000042.log`, `.index`, `.timeindex`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,13 +75,7 @@ pub(crate) struct Segment {
 }
 
 fn open_log_file(path: &Path, truncate: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(truncate)
-        .open(path)
-        .at("open", path)
+    crate::index::open_for_writing(path, truncate).at("open", path)
 }
 
 impl Segment {
