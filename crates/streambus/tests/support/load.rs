@@ -78,7 +78,19 @@ pub fn read_partition(
         .set("group.id", "cluster-ops-reader")
         .set("enable.auto.commit", "false")
         .create()?;
-    let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+    // Right after a leadership change the client may still ask the old leader, which
+    // answers NOT_LEADER_OR_FOLLOWER; librdkafka returns that rather than retrying.
+    let mut last_error = None;
+    let high = poll("the high watermark", AGREE, || {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(2)) {
+            Ok((_, high)) => Some(high),
+            Err(e) => {
+                last_error = Some(e);
+                None
+            }
+        }
+    })
+    .with_context(|| format!("partition {partition}: last error {last_error:?}"))?;
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
     consumer.assign(&assignment)?;
